@@ -1,0 +1,187 @@
+# naq-events — everyday commands. `make help` lists them.
+#
+# Every tool is installed into ./bin through the Go module proxy at a pinned
+# version, on first use or when the installed one is another version; the only
+# things a machine needs are Go and a Docker engine (for the test module).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+MODULES := domain ports adapters app cmd test
+# Modules holding benchmarks `make bench` runs.
+BENCH_MODULES := domain adapters
+
+BIN := $(CURDIR)/bin
+GOLANGCI_VERSION := 2.15.0
+NATSCLI_VERSION := v0.5.1
+GOTESTSUM_VERSION := v1.13.0
+GOLANGCI := $(BIN)/golangci-lint
+NATSCLI := $(BIN)/nats
+GOTESTSUM := $(BIN)/gotestsum
+
+# go test flags for `make test` and `make test/<module>`.
+GOTEST_FLAGS ?= -race -count=1
+# Arguments of `make run`: make run RUN_ARGS='serve --config x.yaml'.
+RUN_ARGS ?= serve --demo
+# `make bench` knobs: BENCH='Encode' BENCH_FLAGS='-benchtime=2s -count=5'.
+BENCH ?= .
+BENCH_FLAGS ?=
+BENCH_BASELINE_MSGS ?= 200000
+BENCH_RESULTS := bench-results
+
+# The nats-server version adapters/go.mod pins; the test image is tagged with
+# it. Evaluated once, on first use.
+NATS_VERSION = $(eval NATS_VERSION := $$(shell cd adapters && go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2))$(NATS_VERSION)
+NATS_IMAGE = naq-events/nats:$(NATS_VERSION)
+NATS_SERVER_BIN := test/nats-image/nats-server
+
+# testcontainers-go on these machines: no reaper (its image cannot be
+# pulled) and container ports reached on loopback.
+export TESTCONTAINERS_RYUK_DISABLED ?= true
+export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
+
+.PHONY: help
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-zA-Z_-]+:.*## / { printf "  %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "  test/<m> vet/<m> lint/<m> tidy/<m> tidy-check/<m>: one module of: $(MODULES)"
+
+# ---------------------------------------------------------------- run
+
+.PHONY: run
+run: ## run the service (cmd/naq-events $(RUN_ARGS))
+	@if [[ ! -d cmd/naq-events ]]; then \
+		echo "make run: cmd/naq-events does not exist yet (the binary's issue adds it)" >&2; exit 1; fi
+	cd cmd && go run ./naq-events $(RUN_ARGS)
+
+# ---------------------------------------------------------------- test
+
+.PHONY: test
+test: gotestsum ## go test -race every module (builds the NATS image first)
+	@$(MAKE) nats-image || echo "make test: no NATS image, so the test module will fail (see above)" >&2
+	@NAQ_NATS_IMAGE=$(NATS_IMAGE) GOTESTSUM=$(GOTESTSUM) GOTEST_FLAGS='$(GOTEST_FLAGS)' scripts/gotest.sh $(MODULES)
+
+# test/<module>: one module; test/test builds the image first.
+define module_rules
+.PHONY: test/$(1) vet/$(1) lint/$(1) tidy/$(1) tidy-check/$(1)
+test/$(1): gotestsum
+	@NAQ_NATS_IMAGE=$$(NATS_IMAGE) GOTESTSUM=$$(GOTESTSUM) GOTEST_FLAGS='$$(GOTEST_FLAGS)' scripts/gotest.sh $(1)
+vet/$(1):
+	cd $(1) && go vet ./...
+lint/$(1): golangci-lint
+	cd $(1) && $$(GOLANGCI) run --config $$(CURDIR)/.golangci.yml ./...
+tidy/$(1):
+	cd $(1) && go mod tidy
+tidy-check/$(1):
+	cd $(1) && go mod tidy -diff
+endef
+$(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
+test/test: nats-image
+
+# ---------------------------------------------------------------- bench
+
+.PHONY: bench
+bench: natscli nats-server ## benchmarks of domain and adapters + the natscli baseline, saved in bench-results/
+	@mkdir -p $(BENCH_RESULTS)
+	@out=$(BENCH_RESULTS)/bench-$$(date +%Y%m%d-%H%M%S).txt; \
+	{ \
+		echo "# $$(go version), $$(nproc) cores, $$(date -u +%FT%TZ)"; \
+		for m in $(BENCH_MODULES); do \
+			echo "== $$m: go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./..."; \
+			(cd $$m && go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./...); \
+		done; \
+		echo "== baseline: natscli against nats-server $(NATS_VERSION)"; \
+		scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS); \
+	} 2>&1 | tee $$out; \
+	echo "saved in $$out"
+
+.PHONY: bench-baseline
+bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server
+	scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS)
+
+# ---------------------------------------------------------------- lint
+
+.PHONY: lint
+lint: golangci-lint ## gofmt check, go vet and golangci-lint over every module
+	@status=0; \
+	echo "== gofmt -l"; \
+	unformatted=$$(gofmt -l $(MODULES)); \
+	if [[ -n $$unformatted ]]; then echo "not gofmt'ed (run gofmt -w):"; echo "$$unformatted"; status=1; fi; \
+	for m in $(MODULES); do \
+		if [[ -z $$(cd $$m && go list ./... 2>/dev/null) ]]; then echo "== $$m: no packages yet"; continue; fi; \
+		echo "== $$m: go vet"; (cd $$m && go vet ./...) || status=1; \
+		echo "== $$m: golangci-lint $(GOLANGCI_VERSION)"; \
+		(cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || status=1; \
+	done; \
+	if ((status)); then echo "make lint: FAILED (see above)"; else echo "make lint: ok"; fi; \
+	exit $$status
+
+# ---------------------------------------------------------------- modules
+
+.PHONY: tidy
+tidy: $(addprefix tidy/,$(MODULES)) ## go mod tidy every module
+
+.PHONY: tidy-check
+tidy-check: ## fail if any module's go.mod/go.sum is not tidy
+	@status=0; for m in $(MODULES); do \
+		echo "== $$m: go mod tidy -diff"; (cd $$m && go mod tidy -diff) || status=1; \
+	done; exit $$status
+
+# ---------------------------------------------------------------- NATS image
+
+.PHONY: nats-image
+nats-image: ## build the naq-events/nats:<version> image if missing (no registry needed)
+	@if ! docker info >/dev/null 2>&1; then \
+		echo "nats-image: no Docker engine answers (docker info failed): start dockerd; .ci/run does in CI" >&2; exit 1; fi
+	@if docker image inspect $(NATS_IMAGE) >/dev/null 2>&1; then \
+		echo "nats-image: $(NATS_IMAGE) present"; \
+	else \
+		$(MAKE) nats-image-build; \
+	fi
+
+.PHONY: nats-image-build
+nats-image-build: nats-server ## (re)build the image unconditionally
+	docker build --label org.opencontainers.image.version=$(NATS_VERSION) -t $(NATS_IMAGE) test/nats-image
+
+# The static server binary, from the module version adapters/go.mod pins;
+# rebuilt when missing or of another version.
+.PHONY: nats-server
+nats-server:
+	@if [[ "$$($(NATS_SERVER_BIN) --version 2>/dev/null)" != "nats-server: $(NATS_VERSION)" ]]; then \
+		echo "building nats-server $(NATS_VERSION) (static) into $(NATS_SERVER_BIN)"; \
+		cd adapters && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' \
+			-o ../$(NATS_SERVER_BIN) github.com/nats-io/nats-server/v2; \
+	fi
+
+# ---------------------------------------------------------------- tools
+
+.PHONY: tools
+tools: golangci-lint natscli gotestsum ## install every pinned tool into ./bin
+
+.PHONY: golangci-lint
+golangci-lint:
+	@if [[ "$$($(GOLANGCI) version --short 2>/dev/null)" != "$(GOLANGCI_VERSION)" ]]; then \
+		echo "installing golangci-lint v$(GOLANGCI_VERSION) into bin/"; \
+		GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v$(GOLANGCI_VERSION); \
+	fi
+
+.PHONY: natscli
+natscli:
+	@if [[ "$$($(NATSCLI) --version 2>/dev/null)" != "$(NATSCLI_VERSION)" ]]; then \
+		echo "installing natscli $(NATSCLI_VERSION) into bin/"; \
+		GOBIN=$(BIN) go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION); \
+	fi
+
+.PHONY: gotestsum
+gotestsum:
+	@if [[ "$$($(GOTESTSUM) --version 2>/dev/null)" != "gotestsum version $(GOTESTSUM_VERSION)" ]]; then \
+		echo "installing gotestsum $(GOTESTSUM_VERSION) into bin/"; \
+		GOBIN=$(BIN) go install gotest.tools/gotestsum@$(GOTESTSUM_VERSION); \
+	fi
+
+# ---------------------------------------------------------------- clean
+
+.PHONY: clean
+clean: ## remove bin/, results and the built server binary (not the image)
+	rm -rf $(BIN) $(BENCH_RESULTS) test-results $(NATS_SERVER_BIN)

@@ -1,0 +1,78 @@
+// Package filestore is a durable, append-only event store on local disk. It
+// implements ports.Store, and logger.Spill for the logger to spill to when
+// NATS is unreachable.
+//
+// # Layout
+//
+// One directory holds one log: a single sequence of events (Record.Seq, from
+// 1, strictly increasing, never reused) shared by every environment and
+// service written into it:
+//
+//	dir/
+//	  LOCK                            advisory lock: one process per directory
+//	  start.seq                       the head: every seq below it was removed
+//	  deleted.jsonl                   DeleteJob tombstones, one JSON line each
+//	  <environment>/<service>/
+//	    00000000000000000001.jsonl    segment: its name is the seq of its first line
+//	    00000000000000000742.jsonl
+//
+// A segment file holds the v1.0 wire JSON of one event per line
+// (event.JobEvent.AppendJSON), nothing else, so any JSON-lines tool reads it.
+// An event's seq is its segment's first seq plus its line number; its
+// environment and service are the directory of its segment. Segments cover
+// consecutive, non-overlapping seq ranges across all directories, so a
+// segment holds the events of one environment/service pair: a batch of
+// another pair starts a new segment. In the usual case (one pair per
+// directory, as a spill is) that never happens.
+//
+// Stores opened on the same directory in one process share the log (and see
+// each other's events in List and Count); Job, ByType and DeleteJob act on
+// the Store's own environment and service.
+//
+// # Writes and durability
+//
+// StoreBatch encodes the whole batch into one buffer, writes it with one
+// call and, under the default SyncAlways policy, fsyncs once before it
+// returns. Events whose id is already retained count as stored and are not
+// written again (de-duplication by event id, within retention). A segment
+// is closed for writing past WithSegmentSize.
+//
+// A crash (kill -9, power loss) can leave at most a torn last line. Open
+// cuts it off with a warning and counts it (Stats.TornLines); every line
+// before it is kept. A line that does not decode keeps its seq, is skipped
+// and counted (Stats.CorruptLines). Neither is fatal.
+//
+// # Index
+//
+// Open reads every segment once and builds an in-memory index: for each seq
+// the file and offset of its line plus the fields filters need (job, type,
+// timestamp, queue, worker, id), and per environment/service the seqs of each
+// job and each type. Job and ByType read only their index lists; List and
+// Count filter the index and read only the lines of the page, with pread
+// calls that coalesce adjacent lines. The index costs on the order of 150
+// to 200 bytes per retained event (not measured precisely).
+//
+// # Removal
+//
+// Retention and Replay remove the oldest events by moving the head forward:
+// start.seq is rewritten (atomically, synced) before any segment file is
+// deleted, and a segment file is deleted once every seq in it is below the
+// head. MaxEvents and MaxBytes are enforced on every append; MaxAge (on the
+// event timestamp) by Cleanup and Open, which also delete expired events
+// that are not at the head (they are expired again after a restart, so that
+// needs no record). DeleteJob appends a tombstone (environment, service,
+// job, before_seq) to deleted.jsonl and syncs it; tombstones are applied on
+// Open and dropped once the head passes them.
+//
+// # Streams
+//
+// Stream is a pull loop over the sequence: it reads what is retained from
+// its cursor, yields it without holding a lock, and waits on a channel that
+// every append closes. It sees only appends of this process.
+//
+// # Spill
+//
+// Replay delivers the retained events oldest first and moves the head past
+// each batch its callback accepted, so progress survives a restart;
+// Pending is the number of retained events.
+package filestore

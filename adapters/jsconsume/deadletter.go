@@ -1,0 +1,93 @@
+package jsconsume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-go/events/domain/processor"
+	"github.com/naq-go/events/ports"
+)
+
+// Headers of a dead letter.
+const (
+	HeaderReason          = "Naq-Dead-Reason"
+	HeaderError           = "Naq-Dead-Error"
+	HeaderDeliveries      = "Naq-Dead-Deliveries"
+	HeaderOriginalSubject = "Naq-Original-Subject"
+	HeaderOriginalStream  = "Naq-Original-Stream"
+	HeaderOriginalSeq     = "Naq-Original-Seq"
+	HeaderDurable         = "Naq-Consumer"
+)
+
+// maxErrorHeader bounds the error text carried in a header.
+const maxErrorHeader = 4096
+
+func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
+	_, err := s.js.Stream(ctx, s.cfg.dlqStream)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("jsconsume: dead-letter stream %q: %w: %w", s.cfg.dlqStream, ports.ErrUnavailable, err)
+	}
+	_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        s.cfg.dlqStream,
+		Description: "naq-events dead letters",
+		Subjects:    []string{s.cfg.dlqPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("jsconsume: create dead-letter stream %q: %w", s.cfg.dlqStream, err)
+	}
+	return nil
+}
+
+// DeadLetter publishes l to the dead-letter stream and waits for its
+// acknowledgement. The subject is the event's with the dead-letter prefix
+// (naq.deadletter.<env>.<service>.<job>.<type>), the payload the original
+// bytes, and the headers say why: Naq-Dead-Reason, Naq-Dead-Error (the
+// error text, at most 4 KiB, on one line), Naq-Dead-Deliveries, and where
+// it came from: Naq-Original-Subject, -Stream, -Seq, Naq-Consumer. The
+// Nats-Msg-Id is "<stream>:<seq>", so a retried dead letter is stored once.
+func (s *Source) DeadLetter(ctx context.Context, l processor.Letter) error {
+	msg := nats.NewMsg(s.dlqSubject(l.Subject))
+	msg.Data = l.Data
+	errText := "<nil>"
+	if l.Err != nil {
+		errText = oneLine(l.Err.Error())
+	}
+	msg.Header.Set(HeaderReason, l.Reason)
+	msg.Header.Set(HeaderError, errText)
+	msg.Header.Set(HeaderDeliveries, strconv.FormatUint(l.Delivery.NumDelivered, 10))
+	msg.Header.Set(HeaderOriginalSubject, l.Subject)
+	msg.Header.Set(HeaderOriginalStream, s.cfg.stream)
+	msg.Header.Set(HeaderOriginalSeq, strconv.FormatUint(l.Delivery.Seq, 10))
+	msg.Header.Set(HeaderDurable, s.cfg.durable)
+	msg.Header.Set(jetstream.MsgIDHeader, s.cfg.stream+":"+strconv.FormatUint(l.Delivery.Seq, 10))
+	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("jsconsume: dead letter of %s seq %d to %s: %w", l.Subject, l.Delivery.Seq, msg.Subject, err)
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > maxErrorHeader {
+		s = s[:maxErrorHeader] + "…"
+	}
+	return s
+}

@@ -1,0 +1,246 @@
+package jsstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-go/events/ports"
+)
+
+// Batched direct get ($JS.API.DIRECT.GET.<stream>, "next_by_subj" +
+// "batch"): the server answers one request with up to batch messages on one
+// filter subject, then an end-of-batch status (204, with the number still
+// pending), or 404 when nothing matches. A scan keeps one cursor per filter
+// subject, sends the requests of all cursors at once on one reply
+// subscription, and merges their messages by stream sequence. Filters given
+// together must not overlap (domain/subject's FromFilterAll guarantees it).
+
+// getRequest is the body of a direct get request.
+type getRequest struct {
+	Seq       uint64     `json:"seq,omitempty"`
+	NextFor   string     `json:"next_by_subj,omitempty"`
+	Batch     int        `json:"batch,omitempty"`
+	StartTime *time.Time `json:"start_time,omitempty"`
+}
+
+// rawMsg is one stored message as a direct get returns it.
+type rawMsg struct {
+	seq     uint64
+	subject string
+	data    []byte
+}
+
+type cursor struct {
+	filter  string
+	next    uint64 // next sequence to ask for; 0 with start set: by time
+	start   *time.Time
+	buf     []rawMsg
+	done    bool // nothing more after buf
+	waiting bool // a request is in flight
+	pending uint64
+}
+
+// scan is one merged read over several filter subjects.
+type scan struct {
+	s       *Store
+	sub     *nats.Subscription
+	inbox   string
+	cursors []*cursor
+	batch   int
+}
+
+// newScan opens a reply subscription for a read of filters starting at
+// store sequence from (≥ 1) or, when since is non-zero, at the first message
+// stored at or after since. batch is how many messages one request asks for;
+// 0 asks for single messages, which spares the server the pending count a
+// batch request starts with.
+func (s *Store) newScan(filters []string, from uint64, since time.Time, batch int) (*scan, error) {
+	inbox := s.nc.NewRespInbox()
+	sub, err := s.nc.SubscribeSync(inbox + ".*")
+	if err != nil {
+		return nil, fmt.Errorf("subscribe for direct get: %w", classify(err))
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	sc := &scan{s: s, sub: sub, inbox: inbox, batch: batch}
+	for _, f := range filters {
+		c := &cursor{filter: f, next: max(from, 1)}
+		if !since.IsZero() {
+			t := since.UTC()
+			c.start, c.next = &t, 0
+		}
+		sc.cursors = append(sc.cursors, c)
+	}
+	return sc, nil
+}
+
+func (sc *scan) close() { _ = sc.sub.Unsubscribe() }
+
+// fill sends a request for every cursor that has nothing buffered and may
+// have more, and waits for all of them to finish.
+func (sc *scan) fill(ctx context.Context) error {
+	inflight := 0
+	for i, c := range sc.cursors {
+		if len(c.buf) > 0 || c.done || c.waiting {
+			continue
+		}
+		req := getRequest{NextFor: c.filter, Batch: sc.batch, Seq: c.next, StartTime: c.start}
+		body, _ := json.Marshal(&req)
+		if err := sc.s.nc.PublishRequest(sc.s.apiDirectGet, sc.inbox+"."+strconv.Itoa(i), body); err != nil {
+			return fmt.Errorf("direct get %s: %w", c.filter, classify(err))
+		}
+		c.waiting = true
+		inflight++
+	}
+	for inflight > 0 {
+		m, err := sc.sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return fmt.Errorf("direct get on stream %s: %w", sc.s.cfg.stream, classify(err))
+		}
+		i, err := strconv.Atoi(m.Subject[len(sc.inbox)+1:])
+		if err != nil || i < 0 || i >= len(sc.cursors) || !sc.cursors[i].waiting {
+			continue
+		}
+		c := sc.cursors[i]
+		end, err := c.take(m, sc.batch == 0)
+		if err != nil {
+			return fmt.Errorf("direct get %s on stream %s: %w", c.filter, sc.s.cfg.stream, err)
+		}
+		if end {
+			c.waiting = false
+			inflight--
+		}
+	}
+	return nil
+}
+
+// take handles one response message of c's request; end reports whether it
+// was the last one.
+// In single mode (a request without batch) the answer is one message or 404.
+func (c *cursor) take(m *nats.Msg, single bool) (end bool, err error) {
+	switch status := m.Header.Get("Status"); status {
+	case "":
+	case "404": // nothing (more) matches
+		c.done = true
+		return true, nil
+	case "204": // end of batch
+		np, _ := strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
+		c.pending = np
+		if np == 0 {
+			c.done = true
+		}
+		return true, nil
+	case "503":
+		return true, fmt.Errorf("%w: %s %s", ports.ErrUnavailable, status, m.Header.Get("Description"))
+	default:
+		return true, fmt.Errorf("unexpected status %s %s", status, m.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("message without a valid %s header: %w", jetstream.SequenceHeader, err)
+	}
+	c.buf = append(c.buf, rawMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data})
+	c.next, c.start = seq+1, nil
+	return single, nil
+}
+
+// each yields every message of the scan in sequence order until fn returns
+// false or everything is read.
+func (sc *scan) each(ctx context.Context, fn func(rawMsg) bool) error {
+	for {
+		if err := sc.fill(ctx); err != nil {
+			return err
+		}
+		var min *cursor
+		for _, c := range sc.cursors {
+			if len(c.buf) > 0 && (min == nil || c.buf[0].seq < min.buf[0].seq) {
+				min = c
+			}
+		}
+		if min == nil {
+			return nil
+		}
+		// Drain min while its head stays below every other cursor's head;
+		// a cursor with an empty buffer that may have more stops the drain
+		// (its next message may be lower).
+		limit := ^uint64(0)
+		for _, c := range sc.cursors {
+			if c == min {
+				continue
+			}
+			if len(c.buf) > 0 {
+				limit = minU(limit, c.buf[0].seq)
+			} else if !c.done {
+				limit = minU(limit, c.next)
+			}
+		}
+		for len(min.buf) > 0 && min.buf[0].seq < limit {
+			m := min.buf[0]
+			min.buf = min.buf[1:]
+			if !fn(m) {
+				return nil
+			}
+		}
+	}
+}
+
+// pendingCount returns how many messages match each cursor's filter from its
+// start, from the Nats-Num-Pending header of a one-message batch: the server
+// counts from its subject index and sends one message per filter.
+func (sc *scan) count(ctx context.Context) (uint64, error) {
+	var total uint64
+	inflight := 0
+	first := make([]bool, len(sc.cursors))
+	for i, c := range sc.cursors {
+		req := getRequest{NextFor: c.filter, Batch: 1, Seq: c.next, StartTime: c.start}
+		body, _ := json.Marshal(&req)
+		if err := sc.s.nc.PublishRequest(sc.s.apiDirectGet, sc.inbox+"."+strconv.Itoa(i), body); err != nil {
+			return 0, fmt.Errorf("direct get %s: %w", c.filter, classify(err))
+		}
+		inflight++
+	}
+	for inflight > 0 {
+		m, err := sc.sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("count on stream %s: %w", sc.s.cfg.stream, classify(err))
+		}
+		i, err := strconv.Atoi(m.Subject[len(sc.inbox)+1:])
+		if err != nil || i < 0 || i >= len(sc.cursors) {
+			continue
+		}
+		switch status := m.Header.Get("Status"); status {
+		case "":
+			if !first[i] {
+				first[i] = true
+				np, err := strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("count %s: message without a valid %s header", sc.cursors[i].filter, numPendingHeader)
+				}
+				total += np + 1 // the header counts those after this one
+			}
+		case "404", "204":
+			inflight--
+		case "503":
+			return 0, fmt.Errorf("count %s: %w: %s %s", sc.cursors[i].filter, ports.ErrUnavailable, status, m.Header.Get("Description"))
+		default:
+			return 0, fmt.Errorf("count %s: unexpected status %s %s", sc.cursors[i].filter, status, m.Header.Get("Description"))
+		}
+	}
+	return total, nil
+}
+
+func minU(a, b uint64) uint64 {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// numPendingHeader carries, in a batched direct get, how many matching
+// messages follow.
+const numPendingHeader = "Nats-Num-Pending"

@@ -1,0 +1,273 @@
+package jsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/subject"
+	"github.com/naq-go/events/ports"
+)
+
+// Store is the JetStream event store. It is safe for concurrent use.
+type Store struct {
+	cfg    config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	scheme subject.Scheme
+	log    *slog.Logger
+
+	apiDirectGet string // $JS.API.DIRECT.GET.<stream>
+	apiPurge     string // $JS.API.STREAM.PURGE.<stream>
+
+	jobBatch         int  // messages a direct get request of Job asks for; 0: single
+	countByDirectGet bool // Count from direct get headers instead of a consumer
+
+	decodeErrors atomic.Uint64
+	streams      atomic.Int64
+
+	mu      sync.Mutex
+	closed  bool
+	cancels map[*context.CancelFunc]struct{} // running Streams
+	done    chan struct{}                    // closed by Close
+}
+
+var _ ports.Store = (*Store)(nil)
+
+// New creates or updates the stream from the options and returns a Store on
+// it. The Store uses nc but does not own it: Close leaves it open. nc should
+// be configured to reconnect forever (nats.MaxReconnects(-1)) for a
+// long-lived Store.
+func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("jsstore: %w: nil *nats.Conn", ports.ErrInvalid)
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.maxPending),
+		jetstream.WithPublishAsyncTimeout(cfg.ackTimeout),
+		jetstream.WithDefaultTimeout(cfg.timeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: %w", err)
+	}
+	s := &Store{
+		cfg:          cfg,
+		nc:           nc,
+		js:           js,
+		scheme:       subject.Default,
+		log:          cfg.logger.With("component", "jsstore", "stream", cfg.stream),
+		jobBatch:     readBatch,
+		apiDirectGet: "$JS.API.DIRECT.GET." + cfg.stream,
+		apiPurge:     "$JS.API.STREAM.PURGE." + cfg.stream,
+		cancels:      make(map[*context.CancelFunc]struct{}),
+		done:         make(chan struct{}),
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, err := js.CreateOrUpdateStream(ctx, s.streamConfig())
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: create or update stream %q: %w", cfg.stream, classify(err))
+	}
+	s.stream = st
+	return s, nil
+}
+
+func (c *config) check() error {
+	bad := func(format string, v ...any) error {
+		return fmt.Errorf("jsstore: %w: "+format, append([]any{ports.ErrInvalid}, v...)...)
+	}
+	if err := event.CheckToken("environment", c.env); err != nil {
+		return fmt.Errorf("jsstore: WithEnvironment: %w", err)
+	}
+	if err := event.CheckToken("service", c.svc); err != nil {
+		return fmt.Errorf("jsstore: WithService: %w", err)
+	}
+	switch {
+	case c.stream == "" || strings.ContainsAny(c.stream, ".*>/\\ \t\r\n"):
+		return bad("WithStream(%q): not a valid stream name", c.stream)
+	case c.maxAge < 0:
+		return bad("WithMaxAge(%v): must be ≥ 0", c.maxAge)
+	case c.maxMsgs < 0:
+		return bad("WithMaxMsgs(%d): must be ≥ 0", c.maxMsgs)
+	case c.maxBytes < 0:
+		return bad("WithMaxBytes(%d): must be ≥ 0", c.maxBytes)
+	case c.replicas < 1 || c.replicas > 5:
+		return bad("WithReplicas(%d): must be 1 to 5", c.replicas)
+	case c.duplicates <= 0:
+		return bad("WithDuplicates(%v): must be > 0", c.duplicates)
+	case c.ackTimeout <= 0:
+		return bad("WithAckTimeout(%v): must be > 0", c.ackTimeout)
+	case c.maxPending < 1:
+		return bad("WithMaxPending(%d): must be ≥ 1", c.maxPending)
+	case c.timeout <= 0:
+		return bad("WithTimeout(%v): must be > 0", c.timeout)
+	case c.clockSkew < 0:
+		return bad("WithClockSkew(%v): must be ≥ 0", c.clockSkew)
+	}
+	return nil
+}
+
+func (s *Store) streamConfig() jetstream.StreamConfig {
+	dup := s.cfg.duplicates
+	if s.cfg.maxAge > 0 && dup > s.cfg.maxAge {
+		dup = s.cfg.maxAge
+	}
+	limit := func(n int64) int64 {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	return jetstream.StreamConfig{
+		Name:        s.cfg.stream,
+		Description: "naq job lifecycle events",
+		Subjects:    []string{subject.StreamFilter()},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      s.cfg.maxAge,
+		MaxMsgs:     limit(s.cfg.maxMsgs),
+		MaxBytes:    limit(s.cfg.maxBytes),
+		Replicas:    s.cfg.replicas,
+		Storage:     s.cfg.storage,
+		Duplicates:  dup,
+		AllowDirect: true,
+	}
+}
+
+// Stats are the Store's counters.
+type Stats struct {
+	// DecodeErrors counts stored messages that could not be decoded into an
+	// event and were skipped by a query or a stream.
+	DecodeErrors uint64
+	// Streams is the number of Streams running now.
+	Streams int64
+}
+
+// Stats returns the Store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{DecodeErrors: s.decodeErrors.Load(), Streams: s.streams.Load()}
+}
+
+// StreamName returns the name of the JetStream stream.
+func (s *Store) StreamName() string { return s.cfg.stream }
+
+// Health reports the connection status, the round-trip time to the server
+// and the stream's state. It sends no $SYS request. OK is false when the
+// connection is not connected or the stream cannot be read; the error is
+// then non-nil and wraps ports.ErrUnavailable.
+func (s *Store) Health(ctx context.Context) (ports.Health, error) {
+	if err := s.checkOpen(); err != nil {
+		return ports.Health{Backend: "jetstream"}, err
+	}
+	h := ports.Health{Backend: "jetstream", Detail: map[string]any{
+		"status": s.nc.Status().String(),
+		"stream": s.cfg.stream,
+		"server": s.nc.ConnectedUrlRedacted(),
+	}}
+	if !s.nc.IsConnected() {
+		return h, fmt.Errorf("jsstore: health: connection %s: %w", s.nc.Status(), ports.ErrUnavailable)
+	}
+	rtt, err := s.nc.RTT()
+	if err != nil {
+		return h, fmt.Errorf("jsstore: health: rtt: %w", classify(err))
+	}
+	h.RTT = rtt
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return h, fmt.Errorf("jsstore: health: stream info %q: %w", s.cfg.stream, classify(err))
+	}
+	st := info.State
+	h.Detail["messages"] = st.Msgs
+	h.Detail["bytes"] = st.Bytes
+	h.Detail["first_seq"] = st.FirstSeq
+	h.Detail["last_seq"] = st.LastSeq
+	h.Detail["consumers"] = st.Consumers
+	h.Detail["decode_errors"] = s.decodeErrors.Load()
+	h.OK = true
+	return h, nil
+}
+
+// Close stops every running Stream (each yields an error wrapping
+// ports.ErrClosed) and makes every later call fail with ports.ErrClosed. It
+// does not close the *nats.Conn given to New, which belongs to the caller,
+// and does not wait for StoreBatch calls in flight (they finish on their own
+// deadlines). Close again returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	for c := range s.cancels {
+		(*c)()
+	}
+	return nil
+}
+
+func (s *Store) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("jsstore: %w", ports.ErrClosed)
+	}
+	return nil
+}
+
+// withTimeout gives ctx the Store's default timeout unless it has a deadline.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.timeout)
+}
+
+// classify wraps errors that mean "try again later" with
+// ports.ErrUnavailable, keeping the original in the chain.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ports.ErrUnavailable) {
+		return err
+	}
+	if transient(err) {
+		return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
+	}
+	return err
+}
+
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true
+	}
+	for _, target := range []error{
+		nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
+		nats.ErrTimeout, context.DeadlineExceeded, jetstream.ErrAsyncPublishTimeout,
+		nats.ErrDisconnected, nats.ErrConnectionClosed, nats.ErrConnectionDraining,
+		nats.ErrConnectionReconnecting, jetstream.ErrJetStreamNotEnabled,
+		jetstream.ErrTooManyStalledMsgs, nats.ErrSlowConsumer,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}

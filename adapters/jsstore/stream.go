@@ -1,0 +1,144 @@
+package jsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/ports"
+)
+
+// streamInactiveThreshold is how long the server keeps the consumer of a
+// Stream whose process went away without deleting it.
+const streamInactiveThreshold = 30 * time.Second
+
+// Stream yields the records matching f in store order, from an ordered
+// JetStream consumer on f's filter subjects (never a core subscription, so
+// nothing stored while the stream runs is missed, and a disconnect is
+// recovered by the consumer without gap or duplicate). The consumer is
+// created when the range loop starts and removed when it ends.
+//
+// Where it starts: opts.FromSeq (inclusive), else opts.FromTime (store
+// time), else every stored event when opts.History, else events stored after
+// the loop started. Resume after a record with FromSeq = Seq+1.
+//
+// It ends when the loop breaks, when ctx ends (last yield: an error
+// wrapping ctx.Err()), when the Store closes (an error wrapping
+// ports.ErrClosed) or on an error the consumer cannot recover from.
+// Messages that do not decode are counted in Stats.DecodeErrors, logged and
+// skipped.
+func (s *Store) Stream(ctx context.Context, f event.Filter, opts event.StreamOptions) iter.Seq2[event.Record, error] {
+	return func(yield func(event.Record, error) bool) {
+		if err := s.stream1(ctx, f, opts, yield); err != nil {
+			yield(event.Record{}, err)
+		}
+	}
+}
+
+// stream1 runs one Stream; a returned error is yielded last.
+func (s *Store) stream1(parent context.Context, f event.Filter, opts event.StreamOptions, yield func(event.Record, error) bool) error {
+	filters, err := s.filterSubjects(f)
+	if err != nil {
+		return fmt.Errorf("jsstore: stream: %w", err)
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: filters,
+		DeliverPolicy:  jetstream.DeliverNewPolicy,
+		// Released at once when the stream ends; this bounds what a
+		// crashed process leaves on the server.
+		InactiveThreshold: streamInactiveThreshold,
+	}
+	switch {
+	case opts.FromSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.FromSeq
+	case !opts.FromTime.IsZero():
+		t := opts.FromTime.UTC()
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	case opts.History:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	if !s.register(&cancel) {
+		return fmt.Errorf("jsstore: stream: %w", ports.ErrClosed)
+	}
+	defer s.unregister(&cancel)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
+	fail := func(what string, err error) error {
+		switch {
+		case s.checkOpen() != nil:
+			return fmt.Errorf("jsstore: stream: %w", ports.ErrClosed)
+		case parent.Err() != nil:
+			return fmt.Errorf("jsstore: stream: %w", parent.Err())
+		}
+		return fmt.Errorf("jsstore: stream: %s: %w", what, classify(err))
+	}
+	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fail("ordered consumer", err)
+	}
+	msgs, err := cons.Messages()
+	if err != nil {
+		return fail("consume", err)
+	}
+	defer s.release(cons, msgs)
+	for {
+		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fail("next", err)
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			s.decodeErrors.Add(1)
+			s.log.Warn("skipping message without JetStream metadata", "subject", msg.Subject(), "error", err)
+			continue
+		}
+		rec, ok := s.record(meta.Sequence.Stream, msg.Subject(), msg.Data())
+		if !ok || !f.Match(rec.Environment, rec.Service, &rec.Event) {
+			continue
+		}
+		if !yield(rec, nil) {
+			return nil
+		}
+	}
+}
+
+// release stops a stream's consumer and deletes it on the server at once,
+// rather than leaving it to the inactivity threshold.
+func (s *Store) release(cons jetstream.Consumer, msgs jetstream.MessagesContext) {
+	msgs.Stop()
+	info := cons.CachedInfo()
+	if info == nil || !s.nc.IsConnected() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
+	defer cancel()
+	if err := s.stream.DeleteConsumer(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		s.log.Debug("delete stream consumer", "consumer", info.Name, "error", err)
+	}
+}
+
+// register adds a running Stream's cancel func for Close; false if closed.
+func (s *Store) register(c *context.CancelFunc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.cancels[c] = struct{}{}
+	return true
+}
+
+func (s *Store) unregister(c *context.CancelFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.cancels, c)
+}

@@ -1,0 +1,91 @@
+package logger
+
+import (
+	"errors"
+	"fmt"
+)
+
+// BatchError says which events of a batch were not stored. Errs has one entry
+// per event of the batch, in order; a nil entry means that event is stored.
+type BatchError struct {
+	Errs []error
+}
+
+func (e *BatchError) Error() string {
+	n, first := 0, error(nil)
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	return fmt.Sprintf("%d of %d events not stored, first: %v", n, len(e.Errs), first)
+}
+
+// Unwrap returns the per-event errors so errors.Is sees through a BatchError.
+func (e *BatchError) Unwrap() []error {
+	out := make([]error, 0, len(e.Errs))
+	for _, err := range e.Errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// ErrClosed is returned by Log and friends after Close has begun.
+var ErrClosed = errors.New("logger: closed")
+
+// ErrBufferFull is wrapped by the error of Log under the Block policy when
+// the buffer is full, and of LogCtx and LogSync when their ctx ends while
+// they wait for room. The event was not accepted.
+var ErrBufferFull = errors.New("logger: buffer full")
+
+// ErrSpilled is wrapped by the error of LogSync, Flush and Close for events
+// that were written to the Spill instead of the Store. They are durable and
+// will be replayed, but they are not stored yet.
+var ErrSpilled = errors.New("logger: spilled, not yet stored")
+
+// ErrDropped is wrapped by the error of LogSync, Flush and Close for events
+// that were discarded; the error names the reason.
+var ErrDropped = errors.New("logger: dropped")
+
+// CloseError is returned by Close when some events held at Close were not
+// stored. NotStored = Spilled + Dropped: nothing is left unaccounted for.
+type CloseError struct {
+	NotStored int
+	Spilled   int // written to the Spill; replayed by the next Logger on it
+	Dropped   int // discarded (no Spill, or it failed); see Stats().Dropped
+	// Err is ctx's error when Close's ctx ended before the buffer drained,
+	// else nil (the events were spilled because the store was failing or
+	// the Spill held older events).
+	Err error
+}
+
+func (e *CloseError) Error() string {
+	s := fmt.Sprintf("logger: closed with %d events not stored: %d spilled, %d dropped", e.NotStored, e.Spilled, e.Dropped)
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// Unwrap lets errors.Is find ctx's error, ErrSpilled and ErrDropped.
+func (e *CloseError) Unwrap() []error {
+	var out []error
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	if e.Spilled > 0 {
+		out = append(out, ErrSpilled)
+	}
+	if e.Dropped > 0 {
+		out = append(out, ErrDropped)
+	}
+	return out
+}
+
+// dropError is the error LogSync returns for a discarded event.
+func dropError(r DropReason) error { return fmt.Errorf("%w: %s", ErrDropped, r) }

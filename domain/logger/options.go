@@ -1,0 +1,318 @@
+package logger
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+)
+
+// Defaults of the options. Each option's comment says when its default is
+// used instead of the value given.
+const (
+	DefaultBatchSize        = 500
+	DefaultFlushInterval    = 100 * time.Millisecond
+	DefaultMaxBufferSize    = 10_000
+	DefaultRetryAttempts    = 5
+	DefaultInitialBackoff   = 50 * time.Millisecond
+	DefaultMaxBackoff       = 5 * time.Second
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = time.Second
+	DefaultStoreTimeout     = 5 * time.Second
+)
+
+// dropWarnEvery is the rate limit of the drop warnings logged through slog:
+// the first drop is reported at once, later ones at most this often.
+const dropWarnEvery = 10 * time.Second
+
+// closeSpillTimeout bounds writing the remainder to the spill once Close's
+// ctx has ended.
+const closeSpillTimeout = time.Second
+
+// OverflowPolicy says what happens to an event logged while the buffer holds
+// MaxBufferSize events.
+type OverflowPolicy uint8
+
+const (
+	// DropOldest discards the oldest queued event to make room for the new
+	// one (the design's ring buffer). Events already taken by the flusher
+	// for a store call are never discarded this way; if every held event is
+	// taken, the new event is discarded instead. Log returns nil.
+	DropOldest OverflowPolicy = iota
+	// DropNewest discards the new event and keeps the queue as it is. Log
+	// returns nil.
+	DropNewest
+	// Block makes LogCtx and LogSync wait for room until their ctx is done;
+	// Log, which never blocks, returns an error wrapping ErrBufferFull
+	// instead. Nothing is discarded: the caller is told.
+	Block
+)
+
+func (p OverflowPolicy) String() string {
+	switch p {
+	case DropOldest:
+		return "drop-oldest"
+	case DropNewest:
+		return "drop-newest"
+	case Block:
+		return "block"
+	}
+	return "unknown"
+}
+
+// DropReason says why an accepted event was discarded.
+type DropReason uint8
+
+const (
+	// DropOverflow: the buffer was full (DropOldest or DropNewest policy).
+	DropOverflow DropReason = iota + 1
+	// DropRejected: the store refused the event as invalid (its error wraps
+	// event.ErrInvalid); it is never retried.
+	DropRejected
+	// DropRetriesExhausted: the retries were used up and no Spill is
+	// configured.
+	DropRetriesExhausted
+	// DropSpillFailed: the retries were used up and the Spill failed too.
+	DropSpillFailed
+	// DropClosed: Close's ctx ended before the event was stored, and it
+	// could not be spilled (no Spill, or the Spill failed).
+	DropClosed
+)
+
+func (r DropReason) String() string {
+	switch r {
+	case DropOverflow:
+		return "overflow"
+	case DropRejected:
+		return "rejected"
+	case DropRetriesExhausted:
+		return "retries-exhausted"
+	case DropSpillFailed:
+		return "spill-failed"
+	case DropClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Option configures a Logger. Options are applied in order; a later option
+// of the same kind wins.
+type Option func(*config)
+
+type config struct {
+	batchSize        int
+	flushInterval    time.Duration
+	maxBufferSize    int
+	retryAttempts    int
+	initialBackoff   time.Duration
+	maxBackoff       time.Duration
+	overflow         OverflowPolicy
+	spill            Spill
+	onError          func(error)
+	onDrop           func(event.JobEvent, DropReason)
+	breakerThreshold int
+	breakerCooldown  time.Duration
+	log              *slog.Logger
+	storeTimeout     time.Duration
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		batchSize:        DefaultBatchSize,
+		flushInterval:    DefaultFlushInterval,
+		maxBufferSize:    DefaultMaxBufferSize,
+		retryAttempts:    DefaultRetryAttempts,
+		initialBackoff:   DefaultInitialBackoff,
+		maxBackoff:       DefaultMaxBackoff,
+		overflow:         DropOldest,
+		breakerThreshold: DefaultBreakerThreshold,
+		breakerCooldown:  DefaultBreakerCooldown,
+		storeTimeout:     DefaultStoreTimeout,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	c.batchSize = min(c.batchSize, c.maxBufferSize)
+	c.maxBackoff = max(c.maxBackoff, c.initialBackoff)
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	return c
+}
+
+// WithBatchSize sets the most events sent to the store in one StoreBatch
+// call. A full batch is sent as soon as the store is free; smaller batches
+// go out whenever the store is idle (group commit), so this is a ceiling,
+// not a quota.
+//
+// Default 500. Values less than one select the default; values above the
+// max buffer size are lowered to it.
+func WithBatchSize(n int) Option {
+	return func(c *config) {
+		if n >= 1 {
+			c.batchSize = n
+		} else {
+			c.batchSize = DefaultBatchSize
+		}
+	}
+}
+
+// WithFlushInterval sets the longest the flusher sleeps while events are
+// buffered. The logger starts a store call at once when the store is idle
+// and as soon as the previous call returns otherwise, so events normally
+// wait far less: the interval is an upper bound and a safety net against a
+// missed wake-up, not a delay.
+//
+// Default 100ms. Values less than or equal to zero select the default.
+func WithFlushInterval(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.flushInterval = d
+		} else {
+			c.flushInterval = DefaultFlushInterval
+		}
+	}
+}
+
+// WithMaxBufferSize sets how many events the logger holds in memory at
+// most: queued events plus those taken for a store call or a retry. It
+// bounds memory whatever the length of an outage; beyond it the overflow
+// policy applies (after spilling, when a Spill is configured).
+//
+// Default 10,000. Values less than one select the default.
+func WithMaxBufferSize(n int) Option {
+	return func(c *config) {
+		if n >= 1 {
+			c.maxBufferSize = n
+		} else {
+			c.maxBufferSize = DefaultMaxBufferSize
+		}
+	}
+}
+
+// WithRetry sets how often a failed batch is tried and how long to wait in
+// between. attempts counts every try, the first included; after the last
+// failed try the batch is spilled (with WithSpill) or dropped with reason
+// DropRetriesExhausted. The wait before try n+1 is initialBackoff·2^(n-1),
+// capped at maxBackoff, with equal jitter (a uniformly random value between
+// half of it and all of it). Retries send the same event IDs, which the
+// store de-duplicates.
+//
+// Defaults 5 attempts, 50ms, 5s. attempts less than one, and backoffs less
+// than or equal to zero, select their default; a maxBackoff below
+// initialBackoff is raised to it. To ride out any outage in memory without
+// a spill, pass math.MaxInt attempts: memory stays bounded by the max
+// buffer size and the overflow policy.
+func WithRetry(attempts int, initialBackoff, maxBackoff time.Duration) Option {
+	return func(c *config) {
+		c.retryAttempts = DefaultRetryAttempts
+		if attempts >= 1 {
+			c.retryAttempts = attempts
+		}
+		c.initialBackoff = DefaultInitialBackoff
+		if initialBackoff > 0 {
+			c.initialBackoff = initialBackoff
+		}
+		c.maxBackoff = DefaultMaxBackoff
+		if maxBackoff > 0 {
+			c.maxBackoff = maxBackoff
+		}
+	}
+}
+
+// WithOverflow sets what happens to an event logged while the buffer is
+// full; see OverflowPolicy.
+//
+// Default DropOldest. An unknown policy selects the default.
+func WithOverflow(p OverflowPolicy) Option {
+	return func(c *config) {
+		switch p {
+		case DropOldest, DropNewest, Block:
+			c.overflow = p
+		default:
+			c.overflow = DropOldest
+		}
+	}
+}
+
+// WithSpill sets where events go when the store cannot take them: batches
+// whose retries are used up, and the oldest events when the buffer reaches
+// three quarters of its size. Spilled events are replayed, in order and
+// before any newer event, as soon as the store takes batches again. If the
+// Spill already holds events when New is called (a previous process), they
+// are replayed first.
+//
+// Default none: such events are dropped and counted. nil means none.
+func WithSpill(s Spill) Option {
+	return func(c *config) { c.spill = s }
+}
+
+// WithErrorHandler sets a function called with every failed store call,
+// spill write and replay, from the logger's own goroutine. It must not
+// block and must not call the Logger.
+//
+// Default none (errors are still counted in Stats and logged at debug
+// level). nil means none.
+func WithErrorHandler(fn func(error)) Option {
+	return func(c *config) { c.onError = fn }
+}
+
+// WithDropHandler sets a function called once for every discarded event
+// with the reason. It runs on the goroutine that discards the event: the
+// caller of Log for DropOverflow, the logger's goroutines otherwise. It
+// must be fast, must not block and must not call the Logger.
+//
+// Default none (drops are still counted and reported through slog). nil
+// means none.
+func WithDropHandler(fn func(ev event.JobEvent, reason DropReason)) Option {
+	return func(c *config) { c.onDrop = fn }
+}
+
+// WithCircuitBreaker stops calling a failing store: after threshold
+// consecutive failed calls the breaker opens and no call is made for
+// cooldown; then one batch is sent as a probe (half-open). If it succeeds
+// the breaker closes, otherwise it opens for another cooldown. Meanwhile
+// events queue, spill and overflow as usual. Calls that are not made do not
+// use up a batch's retry attempts.
+//
+// Defaults 5 failures and 1s. A threshold less than one or a cooldown less
+// than or equal to zero selects its default.
+func WithCircuitBreaker(threshold int, cooldown time.Duration) Option {
+	return func(c *config) {
+		c.breakerThreshold = DefaultBreakerThreshold
+		if threshold >= 1 {
+			c.breakerThreshold = threshold
+		}
+		c.breakerCooldown = DefaultBreakerCooldown
+		if cooldown > 0 {
+			c.breakerCooldown = cooldown
+		}
+	}
+}
+
+// WithSlog sets the logger for the logger's own warnings: drops (the first
+// at once, then at most one summary every 10 s) and, at debug level, store
+// errors. They never go through the Store.
+//
+// Default slog.Default() at the time New is called. nil selects the
+// default.
+func WithSlog(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
+}
+
+// WithStoreTimeout sets the deadline of every StoreBatch call, and of every
+// Spill write outside Close. A call that times out counts as failed and is
+// retried with the same event IDs.
+//
+// Default 5s. Values less than or equal to zero select the default.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.storeTimeout = d
+		} else {
+			c.storeTimeout = DefaultStoreTimeout
+		}
+	}
+}

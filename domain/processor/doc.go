@@ -1,0 +1,25 @@
+// Package processor runs handlers on job events delivered by a Source with
+// acknowledgement semantics (a durable JetStream consumer in production, see
+// adapters/jsconsume), and watches single jobs through a Streamer (any
+// ports.Store).
+//
+// A Processor is a small pipeline; every arrow is bounded:
+//
+//	Source.Consume ──deliver──▶ dispatch ──slot (MaxConcurrent)──▶ message goroutine
+//	   (pull, acks)               │ decode: undecodable → dead letter + Term     │ handlers, one after
+//	                              │ stopping → Nak(0)                            │ another, each wrapped
+//	                              ▼                                              ▼ in middlewares
+//	                       per-job queue (WithJobOrdering)          Ack | Nak(backoff) | dead letter + Term
+//	heartbeat goroutine: InProgress for every message in flight longer than the interval
+//
+// Delivery is at least once: an event is acknowledged only after every
+// handler registered for its type returned nil; a failure is negatively
+// acknowledged with an exponential backoff and, on its MaxDeliveries-th
+// delivery, handed to the DeadLetterSink and terminated. Handlers must
+// therefore be idempotent (a redelivered event runs all of them again).
+//
+// Watcher.MonitorJob and Watcher.WaitFor read a job's history and then live
+// events through one Stream call with StreamOptions{History: true}, so there
+// is no window between "check" and "subscribe" in which an event could be
+// missed or seen twice. See docs/processor.md for ordering guarantees.
+package processor

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# bench-baseline: the JetStream publish ceiling of this machine, measured with
+# the NATS CLI against the same nats-server version the project pins.
+#
+# Starts nats-server on a random loopback port with a temporary store dir,
+# runs `nats bench js pub async --dedup` (512-byte messages, a fixed count, a
+# Nats-Msg-Id on every message as our store sets), prints the figures, and
+# stops the server. Usage:
+#   scripts/bench-baseline.sh NATS_SERVER_BIN NATS_CLI_BIN [MSGS]
+set -euo pipefail
+
+server_bin=${1:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [MSGS]}
+nats_bin=${2:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [MSGS]}
+msgs=${3:-200000}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/naq-bench-baseline.XXXXXX")
+server_pid=
+cleanup() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill "$server_pid"
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# -p -1 picks a free port; the ports file tells us which one.
+"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
+	>"$work/server.log" 2>&1 &
+server_pid=$!
+
+ports_file="$work/nats-server_${server_pid}.ports"
+deadline=$((SECONDS + 20))
+until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
+	if ! kill -0 "$server_pid" 2>/dev/null; then
+		echo "bench-baseline: nats-server exited early:" >&2
+		cat "$work/server.log" >&2
+		exit 1
+	fi
+	if ((SECONDS > deadline)); then
+		echo "bench-baseline: nats-server did not write $ports_file within 20s" >&2
+		cat "$work/server.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+url=$(grep -o 'nats://[^"]*' "$ports_file" | head -1)
+
+echo "nats-server $("$server_bin" --version | awk '{print $2}') at $url, natscli $("$nats_bin" --version)"
+echo "nats bench js pub async --dedup --multisubject --size=512B --msgs=$msgs --batch=500 naq.bench"
+"$nats_bin" --server="$url" --no-context bench js pub async \
+	--create --purge --dedup --size=512B --msgs="$msgs" --batch=500 \
+	--multisubject --multisubjectmax=100000 \
+	--storage=file --no-progress --stream=naq-bench-baseline naq.bench
