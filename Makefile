@@ -84,17 +84,18 @@ test/test: nats-image
 .PHONY: bench
 bench: natscli nats-server ## benchmarks of domain and adapters + the natscli baseline, saved in bench-results/
 	@mkdir -p $(BENCH_RESULTS)
-	@out=$(BENCH_RESULTS)/bench-$$(date +%Y%m%d-%H%M%S).txt; \
+	@out=$(BENCH_RESULTS)/bench-$$(date +%Y%m%d-%H%M%S).txt; status=0; \
 	{ \
 		echo "# $$(go version), $$(nproc) cores, $$(date -u +%FT%TZ)"; \
 		for m in $(BENCH_MODULES); do \
 			echo "== $$m: go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./..."; \
-			(cd $$m && go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./...); \
+			(cd $$m && go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./...) || status=1; \
 		done; \
 		echo "== baseline: natscli against nats-server $(NATS_VERSION)"; \
-		scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS); \
-	} 2>&1 | tee $$out; \
-	echo "saved in $$out"
+		scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) || status=1; \
+		exit $$status; \
+	} 2>&1 | tee $$out || status=1; \
+	echo "saved in $$out"; exit $$status
 
 .PHONY: bench-baseline
 bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server

@@ -70,7 +70,7 @@ func BenchmarkLatency(b *testing.B) {
 	})
 	require.NoError(b, err)
 	require.NoError(b, p.Start(context.Background()))
-	defer p.Stop(context.Background())
+	defer func() { require.NoError(b, p.Stop(context.Background())) }()
 
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -139,8 +139,10 @@ func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
 func (s *Source) Consume(ctx context.Context, deliver func(processor.Message)) error {
 	for attempt := 0; ; attempt++ {
 		err := s.consumeOnce(ctx, deliver)
-		if ctx.Err() != nil {
-			return nil
+		select {
+		case <-ctx.Done():
+			return nil // the end asked for, whatever consumeOnce saw meanwhile
+		default:
 		}
 		if s.js.Conn().IsClosed() {
 			return fmt.Errorf("jsconsume: consume %q: %w: %w", s.cfg.durable, ports.ErrClosed, nats.ErrConnectionClosed)

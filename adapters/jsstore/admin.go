@@ -90,7 +90,10 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("jsstore: cleanup: %w", err)
 	}
-	return int(n), nil
+	// Only messages that existed at the Info above can have gone (keepFrom
+	// is at most its LastSeq+1); the server's expiry racing this purge must
+	// not make the count larger than that.
+	return int(min(n, info.State.Msgs)), nil
 }
 
 // purge sends a stream purge request and returns how many messages it

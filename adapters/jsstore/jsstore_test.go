@@ -3,6 +3,7 @@ package jsstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -22,27 +23,41 @@ import (
 )
 
 // TestContract runs the storage contract suite on an embedded server. Each
-// test of the suite gets the stream deleted and made again, so that its
-// retention settings and message counts start from scratch.
+// test of the suite gets a stream of its own (the previous one is deleted
+// first, as streams may not share subjects), so that its retention settings
+// and message counts start from scratch. A new name rather than the same one
+// made again: the server removes a deleted stream's files in the background.
 func TestContract(t *testing.T) {
 	srv := startServer(t)
 	nc := connect(t, srv.ClientURL())
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
+	// The server removes the account's streams directory in the background
+	// when its last stream is deleted, racing the creation of the next one
+	// ("could not create storage directory"); a stream that stays keeps it.
+	_, err = js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "keep", Subjects: []string{"contract.keep"}})
+	require.NoError(t, err)
 	var (
-		mu   sync.Mutex
-		last string
+		mu     sync.Mutex
+		last   string
+		stream string
+		n      int
 	)
 	storetest.Run(t, func(t *testing.T, cfg storetest.Config) ports.Store {
 		mu.Lock()
 		if t.Name() != last {
-			last = t.Name()
-			if err := js.DeleteStream(t.Context(), jsstore.DefaultStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-				t.Fatalf("delete stream: %v", err)
+			if stream != "" {
+				if err := js.DeleteStream(t.Context(), stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+					t.Fatalf("delete stream: %v", err)
+				}
 			}
+			n++
+			last, stream = t.Name(), fmt.Sprintf("contract_%d", n)
 		}
+		name := stream
 		mu.Unlock()
 		st, err := jsstore.New(t.Context(), nc,
+			jsstore.WithStream(name),
 			jsstore.WithEnvironment(cfg.Environment),
 			jsstore.WithService(cfg.Service),
 			jsstore.WithMaxAge(cfg.MaxAge),
@@ -376,7 +391,13 @@ func TestStreamResume(t *testing.T) {
 	}
 	f.srv.Stop()
 	require.NoError(t, f.srv.Restart())
-	require.NoError(t, f.st.StoreBatch(ctx, evs[5:]))
+	// The client may not have noticed the restart yet: retry as the logger
+	// does, with the same ids.
+	deadline := time.Now().Add(20 * time.Second)
+	for err := f.st.StoreBatch(ctx, evs[5:]); err != nil; err = f.st.StoreBatch(ctx, evs[5:]) {
+		require.ErrorIs(t, err, ports.ErrUnavailable)
+		require.True(t, time.Now().Before(deadline), "store after restart: %v", err)
+	}
 
 	var errAtEnd error
 	done := make(chan struct{})
@@ -389,7 +410,7 @@ func TestStreamResume(t *testing.T) {
 			}
 			got = append(got, rec)
 			if len(got) == len(evs) {
-				require.NoError(t, f.st.Close())
+				_ = f.st.Close() // ends this stream with ErrClosed
 			}
 		}
 	}()

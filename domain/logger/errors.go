@@ -87,5 +87,13 @@ func (e *CloseError) Unwrap() []error {
 	return out
 }
 
-// dropError is the error LogSync returns for a discarded event.
-func dropError(r DropReason) error { return fmt.Errorf("%w: %s", ErrDropped, r) }
+// dropErrors are the errors LogSync returns for a discarded event, made
+// once so that dropping costs no allocation.
+var dropErrors = func() (errs [DropClosed + 1]error) {
+	for r := range errs {
+		errs[r] = fmt.Errorf("%w: %s", ErrDropped, DropReason(r))
+	}
+	return errs
+}()
+
+func dropError(r DropReason) error { return dropErrors[r] }

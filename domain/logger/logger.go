@@ -35,7 +35,10 @@ import (
 //
 //   - Order: events are stored in the order they were accepted. A failed
 //     batch is retried ahead of newer events; spilled events are older than
-//     everything in memory and are replayed before any of it.
+//     everything in memory and are replayed before any of it. The one
+//     exception is the store's: when it stores only part of a batch (a
+//     *BatchError), the failed events are retried ahead of every event not
+//     yet sent, but after those of their batch it did store.
 //   - At least once, never twice: a retry or a replay resends the same
 //     event IDs and the Store de-duplicates them (its contract).
 //   - Bounded memory: at most MaxBufferSize events are held, whatever the
@@ -205,6 +208,7 @@ func (l *Logger) enqueue(ctx context.Context, ev *event.JobEvent, w chan error) 
 		if l.cfg.overflow == DropNewest || l.q.n == 0 {
 			// Discard the new event: the policy says so, or every held
 			// event is taken by a store call already.
+			l.st.Logged++
 			l.mu.Unlock()
 			l.wakeFlusher(signal)
 			if l.cfg.onDrop != nil {
@@ -216,7 +220,9 @@ func (l *Logger) enqueue(ctx context.Context, ev *event.JobEvent, w chan error) 
 			return 0, nil
 		}
 		dropped, hasDrop = l.q.pop(), true
-		l.settleLocked(l.qseq, outDropped, dropError(DropOverflow))
+		if l.trackingLocked() {
+			l.settleLocked(l.qseq, outDropped, dropError(DropOverflow))
+		}
 		l.qseq++
 		break
 	}
@@ -305,11 +311,14 @@ func (l *Logger) lowLocked() uint64 {
 	return l.qseq
 }
 
-// Flush waits until every event logged before the call has been stored
-// and returns nil, or returns ctx's error. If some of those events were
-// spilled or dropped instead, it returns, once all have met their fate, an
-// error wrapping ErrSpilled and/or ErrDropped with the counts. Flush does
-// not replay the Spill: events spilled earlier are not waited for.
+// Flush waits until every event logged before the call and still in
+// memory has met its fate, and returns nil if all of them were stored, or
+// ctx's error if it ends first. If some of them were spilled or dropped
+// while Flush waited, it returns an error wrapping ErrSpilled and/or
+// ErrDropped with the counts. Events discarded before the call (by the
+// overflow policy) were reported then, through Stats, the drop handler and
+// slog. Flush does not replay the Spill, and does not wait for events
+// spilled before the call.
 func (l *Logger) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	target := l.qseq + uint64(l.q.n)

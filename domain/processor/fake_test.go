@@ -23,7 +23,6 @@ type fakeSource struct {
 	changed chan struct{} // signalled on every settlement or beat
 	letters []Letter
 	dlqErr  error // DeadLetter fails with it while set
-	ackWait time.Duration
 }
 
 type settlement struct {

@@ -353,7 +353,11 @@ func TestNoSinkLogsAndTerminates(t *testing.T) {
 	if err := p.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer p.Stop(context.Background())
+	defer func() {
+		if err := p.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
 	src.publishGarbage(1)
 	eventually(t, "term", func() bool { return src.count("term") == 1 })
 	if st := p.Stats(); st.DeadLettered != 1 {

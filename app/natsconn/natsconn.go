@@ -1,0 +1,220 @@
+// Package natsconn connects to NATS the way natscli does: the same settings
+// (URL, creds, nkey, user/password, token, TLS) from config.NATS, the design's
+// reconnect, timeout and ping settings, and connection events logged with
+// log/slog.
+package natsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/naq-go/events/app/config"
+)
+
+// ErrConfig marks a NATS setting that cannot work (a missing file, half a
+// TLS key pair); the message names the flag and its value.
+var ErrConfig = errors.New("bad NATS setting")
+
+// ErrUnreachable marks a failed connection; the message names the URL and
+// says how to fix it.
+var ErrUnreachable = errors.New("NATS unreachable")
+
+// ClientURL is the URL a client of naq-events connects to: cfg.URL when set,
+// otherwise the embedded server of a running `naq-events serve` at
+// nats://<EmbeddedHost>:<EmbeddedPort> (a wildcard host becomes 127.0.0.1,
+// and a random or unset port becomes nats-server's default 4222).
+func ClientURL(cfg config.NATS) string {
+	if cfg.URL != "" {
+		return cfg.URL
+	}
+	host := cfg.EmbeddedHost
+	switch host {
+	case "", "0.0.0.0", "::", "[::]":
+		host = "127.0.0.1"
+	}
+	port := cfg.EmbeddedPort
+	if port <= 0 {
+		port = 4222
+	}
+	return "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// Options turns cfg into nats.go options: authentication and TLS as natscli
+// reads them, the reconnect, timeout and ping settings, and handlers that log
+// disconnects, reconnects, errors and the final close with slog.Default().
+// Files named by cfg must exist; otherwise the error wraps ErrConfig and
+// names the flag and path.
+func Options(cfg config.NATS) ([]nats.Option, error) {
+	return options(cfg, nil)
+}
+
+// options is Options with the logger to use; nil means slog.Default() at the
+// time of each log call.
+func options(cfg config.NATS, log *slog.Logger) ([]nats.Option, error) {
+	logger := func() *slog.Logger {
+		if log != nil {
+			return log
+		}
+		return slog.Default()
+	}
+	opts := []nats.Option{
+		nats.Timeout(cfg.ConnectTimeout),
+		nats.ReconnectWait(cfg.ReconnectWait),
+		nats.MaxReconnects(cfg.MaxReconnects),
+		nats.PingInterval(cfg.PingInterval),
+		nats.MaxPingsOutstanding(cfg.MaxPingsOut),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if err != nil {
+				logger().Warn("NATS disconnected", "url", redact(nc.ConnectedUrl()), "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			logger().Info("NATS reconnected", "url", redact(nc.ConnectedUrl()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				logger().Error("NATS error", "subject", sub.Subject, "err", err)
+				return
+			}
+			logger().Error("NATS error", "err", err)
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if err := nc.LastError(); err != nil {
+				logger().Warn("NATS connection closed", "err", err)
+			}
+		}),
+	}
+	if cfg.ConnectTimeout < 0 || cfg.ReconnectWait < 0 || cfg.PingInterval < 0 {
+		return nil, fmt.Errorf("%w: --connect-timeout %s, --reconnect-wait %s and --ping-interval %s must not be negative",
+			ErrConfig, cfg.ConnectTimeout, cfg.ReconnectWait, cfg.PingInterval)
+	}
+	if cfg.Creds != "" {
+		if err := mustExist("--creds", "NATS_CREDS", cfg.Creds); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.NKey != "" {
+		if err := mustExist("--nkey", "NATS_NKEY", cfg.NKey); err != nil {
+			return nil, err
+		}
+		o, err := nats.NkeyOptionFromSeed(cfg.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --nkey %q: %v; give a file holding an nkey seed (SU…)", ErrConfig, cfg.NKey, err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.User != "" || cfg.Password != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if (cfg.Cert == "") != (cfg.Key == "") {
+		return nil, fmt.Errorf("%w: --tlscert %q and --tlskey %q: give both or neither", ErrConfig, cfg.Cert, cfg.Key)
+	}
+	if cfg.Cert != "" {
+		if err := mustExist("--tlscert", "NATS_CERT", cfg.Cert); err != nil {
+			return nil, err
+		}
+		if err := mustExist("--tlskey", "NATS_KEY", cfg.Key); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.ClientCert(cfg.Cert, cfg.Key))
+	}
+	if cfg.CA != "" {
+		if err := mustExist("--tlsca", "NATS_CA", cfg.CA); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.RootCAs(cfg.CA))
+	}
+	return opts, nil
+}
+
+func mustExist(flag, env, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%w: %s %q (env %s): %v", ErrConfig, flag, path, env, err)
+	}
+	return nil
+}
+
+// Connect connects to ClientURL(cfg) with Options(cfg) as client name. The
+// connect timeout is cfg.ConnectTimeout, shortened to ctx's deadline. An
+// error wraps ErrUnreachable (or ErrConfig), names the URL and says how to
+// fix it.
+func Connect(ctx context.Context, cfg config.NATS, name string) (*nats.Conn, error) {
+	return connect(ctx, cfg, name, nil)
+}
+
+func connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts, err := options(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if name != "" {
+		opts = append(opts, nats.Name(name))
+	}
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 {
+			return nil, fmt.Errorf("connect to NATS at %s: %w", redact(ClientURL(cfg)), context.DeadlineExceeded)
+		}
+		if cfg.ConnectTimeout <= 0 || left < cfg.ConnectTimeout {
+			opts = append(opts, nats.Timeout(left))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(ClientURL(cfg)), err)
+	}
+	opts = append(opts, extra...)
+	u := ClientURL(cfg)
+	nc, err := nats.Connect(u, opts...)
+	if err != nil {
+		return nil, explain(cfg, u, err)
+	}
+	return nc, nil
+}
+
+// explain turns a nats.Connect error into one line naming the URL and the fix.
+func explain(cfg config.NATS, u string, err error) error {
+	where := redact(u)
+	switch {
+	case errors.Is(err, nats.ErrAuthorization), strings.Contains(err.Error(), "authorization"),
+		strings.Contains(err.Error(), "authentication"):
+		return fmt.Errorf("%w: NATS at %s refused the credentials (%v); check --creds/NATS_CREDS, --nkey/NATS_NKEY, --user/--password or --token",
+			ErrUnreachable, where, err)
+	case strings.Contains(strings.ToLower(err.Error()), "tls"), strings.Contains(err.Error(), "x509"):
+		return fmt.Errorf("%w: TLS with NATS at %s failed (%v); check --tlsca/NATS_CA, --tlscert/NATS_CERT and --tlskey/NATS_KEY",
+			ErrUnreachable, where, err)
+	}
+	hint := "start it or set NATS_URL/--server to a running server"
+	if cfg.URL == "" {
+		hint = "start `naq-events serve` (it runs an embedded server) or set NATS_URL/--server"
+	}
+	return fmt.Errorf("%w: cannot reach NATS at %s (%v); %s", ErrUnreachable, where, err, hint)
+}
+
+// redact hides passwords in a URL list (nats://user:secret@host → nats://user:xxxxx@host).
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				p = u.Redacted()
+			}
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
+}
