@@ -84,7 +84,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 		}
 		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithStallWait(s.stallWait(ctx)))
 		if err != nil {
-			stop = fmt.Errorf("event %s not published: %w", ev.ID, classify(err))
+			stop = fmt.Errorf("event %s not published: %w", ev.ID, classifyPublish(err))
 			errs[i] = stop
 			failed++
 			continue
@@ -105,6 +105,17 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 		return nil
 	}
 	return fmt.Errorf("jsstore: store batch of %d: %w", len(events), &logger.BatchError{Errs: errs})
+}
+
+// classifyPublish is classify for the error of a publish call: a publish
+// refused because the connection is reconnecting and its reconnect buffer
+// is full (or disabled with nats.ReconnectBufSize(-1), which a logger's
+// connection should use) is transient too.
+func classifyPublish(err error) error {
+	if errors.Is(err, nats.ErrReconnectBufExceeded) {
+		return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
+	}
+	return classify(err)
 }
 
 // message validates and encodes ev into the message to publish.

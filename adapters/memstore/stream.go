@@ -74,7 +74,7 @@ func (b *Backend) start(o event.StreamOptions) uint64 {
 	case !o.FromTime.IsZero():
 		return b.firstAt(o.FromTime)
 	case o.History:
-		return b.seq+1
+		return 0
 	default:
 		return b.seq + 1
 	}

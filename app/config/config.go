@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,11 @@ type Config struct {
 	Logger Logger
 	HTTP   HTTP
 	Log    Log
+
+	// ShutdownTimeout bounds the whole stop sequence of `serve` (stop
+	// intake, drain the logger, stop the processor, close the store and
+	// NATS). Default 15 s.
+	ShutdownTimeout time.Duration
 }
 
 // NATS is how to reach NATS. With an empty URL the service starts an
@@ -121,8 +127,9 @@ func Default() Config {
 			MaxBuffer:     10_000,
 			Spill:         true,
 		},
-		HTTP: HTTP{Addr: "127.0.0.1:8080"},
-		Log:  Log{Format: "text", Level: "info"},
+		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
+		Log:             Log{Format: "text", Level: "info"},
+		ShutdownTimeout: 15 * time.Second,
 	}
 }
 
@@ -141,16 +148,38 @@ func defaultDataDir() string {
 // Getenv looks up an environment variable; tests replace it.
 type Getenv func(string) string
 
+// ErrEnv is wrapped by every *EnvError.
+var ErrEnv = errors.New("bad environment variable")
+
+// EnvError is an environment variable whose value does not parse.
+type EnvError struct {
+	Var, Value string
+	Flag       string // the flag that overrides the variable, without "--"
+	Want       string // what would parse, e.g. "a duration like 5s or 2m"
+}
+
+func (e *EnvError) Error() string {
+	return fmt.Sprintf("environment %s=%q: want %s (or give --%s)", e.Var, e.Value, e.Want, e.Flag)
+}
+
+// Unwrap returns ErrEnv.
+func (e *EnvError) Unwrap() error { return ErrEnv }
+
 // RegisterFlags defines the flags of c on fs. Each flag's default is c's
 // current value overridden by its environment variable (read via getenv, nil
 // means os.Getenv), so call it on Default() and parse fs afterwards. An
-// environment value that does not parse is returned as an error naming the
-// variable and value (the flag keeps its default).
+// environment value that does not parse is returned as an *EnvError naming
+// the variable and value (several are joined with errors.Join); the flag
+// keeps its default. After parsing, EnvErrors drops the errors of variables
+// that a flag given on the command line overrides.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	var errs []error
+	envErr := func(env, v, name, want string) {
+		errs = append(errs, &EnvError{Var: env, Value: v, Flag: name, Want: want})
+	}
 	str := func(p *string, name, env, usage string) {
 		if v := getenv(env); v != "" {
 			*p = v
@@ -161,7 +190,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 		if v := getenv(env); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("environment %s=%q: not a duration like 5s or 2m: %w", env, v, err))
+				envErr(env, v, name, "a duration like 5s or 2m")
 			} else {
 				*p = d
 			}
@@ -172,7 +201,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 		if v := getenv(env); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("environment %s=%q: not an integer", env, v))
+				envErr(env, v, name, "an integer")
 			} else {
 				*p = n
 			}
@@ -183,7 +212,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 		if v := getenv(env); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("environment %s=%q: not an integer", env, v))
+				envErr(env, v, name, "an integer")
 			} else {
 				*p = n
 			}
@@ -194,7 +223,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 		if v := getenv(env); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("environment %s=%q: not true or false", env, v))
+				envErr(env, v, name, "true or false")
 			} else {
 				*p = b
 			}
@@ -239,30 +268,111 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	str(&c.HTTP.Addr, "http", "NAQ_HTTP_ADDR", "HTTP API listen address; empty disables it")
 	str(&c.Log.Format, "log-format", "NAQ_LOG_FORMAT", "log format: text or json")
 	str(&c.Log.Level, "log-level", "NAQ_LOG_LEVEL", "log level: debug, info, warn or error")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "NAQ_SHUTDOWN_TIMEOUT", "longest wait for a clean stop (drain the logger, close NATS)")
 	return errors.Join(errs...)
 }
 
-// Validate reports the first setting that cannot work, naming it, its value
-// and what would.
+// EnvErrors returns the *EnvErrors in err (from RegisterFlags) whose flag
+// was not given on the command line parsed into fs, joined; nil if none.
+// Other errors in err are kept.
+func EnvErrors(err error, fs *flag.FlagSet) error {
+	if err == nil {
+		return nil
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var keep []error
+	for _, e := range errs {
+		var ee *EnvError
+		if errors.As(e, &ee) && set[ee.Flag] {
+			continue
+		}
+		keep = append(keep, e)
+	}
+	return errors.Join(keep...)
+}
+
+// ErrInvalid is wrapped by every error of Validate.
+var ErrInvalid = errors.New("invalid setting")
+
+// Validate reports the first setting that cannot work, naming its flag, its
+// value and what would. The error wraps ErrInvalid.
 func (c *Config) Validate() error {
+	if err := c.validate(); err != nil {
+		return invalidError{err}
+	}
+	return nil
+}
+
+// invalidError keeps the message of a Validate error free of a prefix while
+// errors.Is finds ErrInvalid.
+type invalidError struct{ error }
+
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e invalidError) Unwrap() error        { return e.error }
+
+func (c *Config) validate() error {
 	switch c.Storage {
 	case StorageJetStream, StorageMemory, StorageFile:
 	default:
 		return fmt.Errorf("--storage %q: want jetstream, memory or file", c.Storage)
 	}
 	for _, kv := range []struct{ name, v string }{{"--environment", c.Environment}, {"--service", c.Service}} {
-		if kv.v == "" || strings.ContainsAny(kv.v, ".*> \t\n") {
-			return fmt.Errorf("%s %q: want a non-empty NATS subject token without '.', '*', '>' or spaces", kv.name, kv.v)
+		if kv.v == "" || strings.ContainsAny(kv.v, ".*> \t\n/\\") {
+			return fmt.Errorf("%s %q: want a non-empty NATS subject token without '.', '*', '>', '/', '\\' or spaces", kv.name, kv.v)
 		}
 	}
-	if c.DataDir == "" && (c.Storage == StorageFile || c.NATS.URL == "") {
-		return errors.New("--data-dir is empty: the embedded server and file storage need a directory")
+	if c.DataDir == "" && (c.Storage == StorageFile || c.NATS.URL == "" || c.Logger.Spill) {
+		return errors.New("--data-dir is empty: the embedded server, file storage and the spill need a directory")
 	}
 	if (c.NATS.Cert == "") != (c.NATS.Key == "") {
 		return fmt.Errorf("--tlscert %q and --tlskey %q: give both or neither", c.NATS.Cert, c.NATS.Key)
 	}
+	if c.NATS.ConnectTimeout <= 0 {
+		return fmt.Errorf("--connect-timeout %s: want a positive duration", c.NATS.ConnectTimeout)
+	}
+	if c.NATS.ReconnectWait < 0 {
+		return fmt.Errorf("--reconnect-wait %s: want a duration ≥ 0", c.NATS.ReconnectWait)
+	}
+	if c.NATS.MaxReconnects < -1 {
+		return fmt.Errorf("--max-reconnects %d: want -1 (forever) or a count ≥ 0", c.NATS.MaxReconnects)
+	}
+	if c.NATS.PingInterval <= 0 {
+		return fmt.Errorf("--ping-interval %s: want a positive duration", c.NATS.PingInterval)
+	}
+	if c.NATS.MaxPingsOut < 1 {
+		return fmt.Errorf("--max-pings-out %d: want at least 1", c.NATS.MaxPingsOut)
+	}
+	if p := c.NATS.EmbeddedPort; p < -1 || p > 65535 {
+		return fmt.Errorf("--embedded-port %d: want 1 to 65535, or -1 for a random free port", p)
+	}
+	if c.NATS.URL == "" && c.NATS.EmbeddedHost == "" {
+		return errors.New("--embedded-host is empty: give the address the embedded server listens on, e.g. 127.0.0.1")
+	}
+	if c.Stream.Name == "" || strings.ContainsAny(c.Stream.Name, ".*> \t\n/\\") {
+		return fmt.Errorf("--stream %q: want a non-empty JetStream stream name without '.', '*', '>', '/', '\\' or spaces", c.Stream.Name)
+	}
+	if c.Stream.MaxAge < 0 {
+		return fmt.Errorf("--max-age %s: want a duration ≥ 0 (0: no age limit)", c.Stream.MaxAge)
+	}
+	if c.Stream.MaxMsgs < 0 {
+		return fmt.Errorf("--max-msgs %d: want a count ≥ 0 (0: no limit)", c.Stream.MaxMsgs)
+	}
+	if c.Stream.MaxBytes < 0 {
+		return fmt.Errorf("--max-bytes %d: want a size ≥ 0 (0: no limit)", c.Stream.MaxBytes)
+	}
 	if c.Stream.Replicas < 1 || c.Stream.Replicas > 5 {
 		return fmt.Errorf("--replicas %d: want 1 to 5", c.Stream.Replicas)
+	}
+	if c.Stream.Duplicates <= 0 {
+		return fmt.Errorf("--duplicates %s: want a positive duration", c.Stream.Duplicates)
+	}
+	if c.Stream.MaxAge > 0 && c.Stream.Duplicates > c.Stream.MaxAge {
+		return fmt.Errorf("--duplicates %s: want at most --max-age (%s)", c.Stream.Duplicates, c.Stream.MaxAge)
 	}
 	if c.Logger.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d: want at least 1", c.Logger.BatchSize)
@@ -273,6 +383,13 @@ func (c *Config) Validate() error {
 	if c.Logger.FlushInterval <= 0 {
 		return fmt.Errorf("--flush-interval %s: want a positive duration", c.Logger.FlushInterval)
 	}
+	if c.HTTP.Addr != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+			return fmt.Errorf("--http %q: want host:port like 127.0.0.1:8080 (or empty to disable the API): %v", c.HTTP.Addr, err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("--http %q: port %q: want 0 to 65535", c.HTTP.Addr, port)
+		}
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -282,6 +399,9 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout)
 	}
 	return nil
 }

@@ -112,12 +112,27 @@ func (r *receiver) until(t *testing.T, end string, skip map[string]bool) []event
 	}
 }
 
+// quiet is how long started watches a fresh stream for events it must not
+// deliver before writing its first marker. It only makes the check sharper;
+// nothing depends on the stream having started within it.
+const quiet = 20 * time.Millisecond
+
 // started writes markers (events the stream's filter matches) until the
 // stream delivers one: from then on it has started, so every matching event
 // written afterwards must arrive. It returns the ids of all markers written;
 // those after the first may still arrive and should be skipped.
 func (s *suite) started(t *testing.T, st ports.Store, r *receiver, marker func(i int) event.JobEvent) map[string]bool {
 	t.Helper()
+	// Anything arriving before the first marker was stored before the
+	// stream started (or is not ours).
+	switch it, got, ended := r.within(quiet); {
+	case ended:
+		t.Fatalf("the stream ended before delivering anything")
+	case got && it.err != nil:
+		t.Fatalf("the stream yielded an error before its first record: %v", it.err)
+	case got:
+		t.Fatalf("the stream delivered %s, stored before it started", label(it.rec.Event.ID))
+	}
 	markers := map[string]bool{}
 	deadline := time.Now().Add(s.o.waitTimeout)
 	wait := 5 * time.Millisecond
@@ -163,6 +178,7 @@ func (s *suite) testStream(t *testing.T) {
 	t.Run("Live", s.testStreamLive)
 	t.Run("LiveTypes", s.testStreamLiveTypes)
 	t.Run("History", s.testStreamHistory)
+	t.Run("LargeHistory", s.testStreamLargeHistory)
 	t.Run("FromSeq", s.testStreamFromSeq)
 	t.Run("FromTime", s.testStreamFromTime)
 	t.Run("Cancel", s.testStreamCancel)
@@ -286,6 +302,25 @@ func (s *suite) testStreamHistory(t *testing.T) {
 	checkRecords(t, "History stream", got, ownedBy(cfg))
 }
 
+// testStreamLargeHistory: a history bigger than any sensible read batch
+// arrives whole without further writes to wake the stream.
+func (s *suite) testStreamLargeHistory(t *testing.T) {
+	ctx := t.Context()
+	cfg := config()
+	st := s.open(t, cfg)
+
+	evs := series("job1", "e", 1000, lifecycle)
+	for i := 0; i < len(evs); i += 100 {
+		storeAll(t, ctx, st, evs[i:i+100])
+	}
+	r := s.startStream(t, st, own(cfg), event.StreamOptions{History: true})
+	got := make([]event.Record, 0, len(evs))
+	for range evs {
+		got = append(got, r.record(t))
+	}
+	checkIDs(t, "History stream of 1000 events", recIDs(got), ids(evs))
+}
+
 // testStreamFromSeq: FromSeq starts exactly at a sequence, also when
 // History is set, and resumes after the last seen record.
 func (s *suite) testStreamFromSeq(t *testing.T) {
@@ -395,6 +430,8 @@ func (s *suite) testStreamBreak(t *testing.T) {
 	storeAll(t, ctx, st, series("job1", "e", 3, lifecycle))
 
 	once := func() {
+		ctx, cancel := context.WithTimeout(ctx, s.o.waitTimeout)
+		defer cancel()
 		n := 0
 		for rec, err := range st.Stream(ctx, own(cfg), event.StreamOptions{History: true}) {
 			if err != nil {

@@ -148,11 +148,11 @@ func (s *suite) testPartialBatch(t *testing.T) {
 	g := series("job1", "good", 3, lifecycle)
 	batch := []event.JobEvent{
 		g[0],
-		event.New("job1.x", event.TypeStarted),
+		mk("job1.x", event.TypeStarted, "bad"),
 		g[1],
-		event.New("job1", "no_such_type"),
+		mk("job1", "no_such_type", "bad"),
 		g[2],
-		event.New("*", event.TypeStarted),
+		mk("*", event.TypeStarted, "bad"),
 	}
 	bad := map[int]string{1: "job1.x", 3: "no_such_type", 5: "*"}
 

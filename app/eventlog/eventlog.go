@@ -1,0 +1,130 @@
+// Package eventlog assembles the service's buffered event logger
+// (domain/logger) over the configured store, with a disk spill for JetStream
+// outages and a timing decorator that reports every batch to the metrics.
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/naq-go/events/adapters/filestore"
+	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/domain/processor"
+	"github.com/naq-go/events/ports"
+)
+
+// BatchObserver is told about every StoreBatch call the logger makes: the
+// batch, how long the call took and its error. It must be fast and must not
+// retain events.
+type BatchObserver interface {
+	ObserveBatch(events []event.JobEvent, took time.Duration, err error)
+}
+
+// TimedStore is a logger.Store decorator that times every batch for a
+// BatchObserver.
+type TimedStore struct {
+	Store    logger.Store
+	Observer BatchObserver
+	now      func() time.Time
+}
+
+var _ logger.Store = (*TimedStore)(nil)
+
+// StoreBatch implements logger.Store.
+func (t *TimedStore) StoreBatch(ctx context.Context, events []event.JobEvent) error {
+	now := t.now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	err := t.Store.StoreBatch(ctx, events)
+	t.Observer.ObserveBatch(events, now().Sub(start), err)
+	return err
+}
+
+// SpillDir is where the logger spills below cfg.DataDir.
+func SpillDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "spill") }
+
+// Options returns the logger options of cfg.Logger.
+func Options(cfg config.Logger, log *slog.Logger) []logger.Option {
+	return []logger.Option{
+		logger.WithBatchSize(cfg.BatchSize),
+		logger.WithFlushInterval(cfg.FlushInterval),
+		logger.WithMaxBufferSize(cfg.MaxBuffer),
+		logger.WithSlog(log),
+	}
+}
+
+// Params are the dependencies of the module's logger.
+type Params struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    config.Config
+	Log       *slog.Logger
+	Store     ports.Store
+	Observer  BatchObserver `optional:"true"`
+	// Processor, when there is one, is made before the logger so that its
+	// stop hook runs after the logger's: the logger drains its last events
+	// into the stream while the processor still consumes.
+	Processor *processor.Processor `optional:"true"`
+}
+
+// Module provides *logger.Logger writing to the graph's ports.Store (through
+// TimedStore when a BatchObserver is in the graph). With JetStream storage
+// and cfg.Logger.Spill, events the store cannot take go to a filestore spill
+// in DataDir/spill and are replayed when NATS is back; memory and file
+// storage are local and need none. On stop the logger is closed within the
+// stop deadline (what it cannot store by then is spilled or counted as
+// dropped), then the spill is closed.
+var Module = fx.Module("eventlog",
+	fx.Provide(New),
+)
+
+// New builds the logger for the fx graph; see Module.
+func New(p Params) (*logger.Logger, error) {
+	var store logger.Store = p.Store
+	if p.Observer != nil {
+		store = &TimedStore{Store: p.Store, Observer: p.Observer}
+	}
+	opts := Options(p.Config.Logger, p.Log)
+	var spill *filestore.Store
+	if p.Config.Logger.Spill && p.Config.Storage == config.StorageJetStream {
+		dir := SpillDir(p.Config)
+		s, err := filestore.Open(dir,
+			filestore.WithEnvironment(p.Config.Environment),
+			filestore.WithService(p.Config.Service),
+			filestore.WithLogger(p.Log))
+		if err != nil {
+			return nil, fmt.Errorf("open the logger spill in %s (--data-dir, or --spill=false): %w", dir, err)
+		}
+		if n := s.Pending(); n > 0 {
+			p.Log.Info("replaying spilled events", "events", n, "dir", dir)
+		}
+		spill = s
+		opts = append(opts, logger.WithSpill(s))
+	}
+	l := logger.New(store, opts...)
+	p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) error {
+		err := l.Close(ctx)
+		var ce *logger.CloseError
+		if errors.As(err, &ce) {
+			p.Log.Warn("logger closed with events not stored", "spilled", ce.Spilled, "dropped", ce.Dropped)
+		}
+		if spill != nil {
+			err = errors.Join(err, spill.Close())
+		}
+		if err != nil {
+			return fmt.Errorf("drain the event logger: %w", err)
+		}
+		return nil
+	}))
+	return l, nil
+}

@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/ports"
+)
+
+// Defaults of the options and limits of the API.
+const (
+	DefaultHeartbeat = 15 * time.Second
+	DefaultLimit     = 100      // events per page when ?limit is absent
+	MaxLimit         = 10_000   // largest ?limit accepted
+	MaxBody          = 16 << 20 // largest POST body, bytes
+	MaxLine          = 1 << 20  // largest JSON document in a POST body, bytes
+)
+
+// API is the http.Handler of the service's API. Make it with New.
+type API struct {
+	store     ports.Store
+	log       *logger.Logger
+	nc        *nats.Conn
+	metrics   http.Handler
+	heartbeat time.Duration
+	slog      *slog.Logger
+	mux       *http.ServeMux
+}
+
+var _ http.Handler = (*API)(nil)
+
+// Option configures New.
+type Option func(*API)
+
+// WithLogger sets the event logger POST /api/v1/events writes through.
+// Default none: POST answers 503.
+func WithLogger(l *logger.Logger) Option { return func(a *API) { a.log = l } }
+
+// WithNATS sets the connection whose state /healthz reports. Default none
+// (not reported; memory and file storage need no NATS).
+func WithNATS(nc *nats.Conn) Option { return func(a *API) { a.nc = nc } }
+
+// WithMetrics sets the handler of GET /metrics. Default none: 404.
+func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } }
+
+// WithHeartbeat sets how often the stream sends a comment to keep idle
+// connections open. Default 15 s; d ≤ 0 keeps the default.
+func WithHeartbeat(d time.Duration) Option {
+	return func(a *API) {
+		if d > 0 {
+			a.heartbeat = d
+		}
+	}
+}
+
+// WithSlog sets where request failures are logged. Default slog.Default();
+// nil keeps the default.
+func WithSlog(l *slog.Logger) Option {
+	return func(a *API) {
+		if l != nil {
+			a.slog = l
+		}
+	}
+}
+
+// New returns the API over store.
+func New(store ports.Store, opts ...Option) *API {
+	a := &API{store: store, heartbeat: DefaultHeartbeat, slog: slog.Default()}
+	for _, o := range opts {
+		o(a)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/jobs/{job}/events", a.jobEvents)
+	mux.HandleFunc("GET /api/v1/types/{type}/events", a.typeEvents)
+	mux.HandleFunc("GET /api/v1/events", a.list)
+	mux.HandleFunc("GET /api/v1/events/count", a.count)
+	mux.HandleFunc("DELETE /api/v1/jobs/{job}", a.deleteJob)
+	mux.HandleFunc("POST /api/v1/events", a.post)
+	mux.HandleFunc("GET /api/v1/stream", a.stream)
+	mux.HandleFunc("GET /healthz", a.health)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if a.metrics == nil {
+			writeError(w, http.StatusNotFound, "metrics are not enabled")
+			return
+		}
+		a.metrics.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; see the routes of /api/v1 in the README", r.Method, r.URL.Path))
+	})
+	a.mux = mux
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// storeError answers a failed store call with the status its error means.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ports.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, ports.ErrNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, ports.ErrUnavailable), errors.Is(err, ports.ErrClosed):
+		status = http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		status = http.StatusGatewayTimeout
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return // the client went away
+	}
+	if status >= 500 {
+		a.slog.Warn("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, fmt.Sprintf("%s: %v", what, err))
+}
+
+// docs encodes events as their v1.0 wire documents.
+func docs(evs []event.JobEvent) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(evs))
+	for i := range evs {
+		b, err := evs[i].AppendJSON(nil)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s: %w", evs[i].ID, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

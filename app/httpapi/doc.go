@@ -1,0 +1,35 @@
+// Package httpapi is the HTTP JSON API of `naq-events serve`: queries of the
+// store, deletes, event intake through the logger, a live stream as
+// Server-Sent Events, /healthz and /metrics.
+//
+//	GET    /api/v1/jobs/{job}/events       the job's events, oldest first (?limit=&offset=)
+//	GET    /api/v1/types/{type}/events     events of one type (?limit=&offset=)
+//	GET    /api/v1/events                  events matching the filters, with store sequence
+//	GET    /api/v1/events/count            how many events match the filters
+//	DELETE /api/v1/jobs/{job}              delete a job's events
+//	POST   /api/v1/events                  log one v1.0 JSON document or JSON lines
+//	GET    /api/v1/stream                  Server-Sent Events matching the filters
+//	GET    /healthz                        store and NATS health, 200 or 503
+//	GET    /metrics                        Prometheus text format
+//
+// Filters (list, count, stream): environment, service, job, type
+// (repeatable or comma separated), queue, worker, since and until (RFC 3339 or
+// Unix seconds; since inclusive, until exclusive). An unknown parameter is an
+// error, so a typo never silently widens a query.
+//
+// Errors are JSON {"error": "..."}: 400 for bad input, naming the
+// parameter; 404 for an unknown route; 503 when the store or the logger is
+// unavailable.
+//
+// The stream sends each event as
+//
+//	id: <stream sequence>
+//	event: <event_type>
+//	data: <v1.0 JSON document>
+//
+// and a comment line every heartbeat interval (15 s). A client that
+// reconnects with the Last-Event-ID header (or ?last_event_id=) resumes right
+// after that sequence and misses nothing still retained; ?history=true starts
+// with every stored event matching the filters; otherwise the stream starts
+// with the events stored after the request arrived.
+package httpapi

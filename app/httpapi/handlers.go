@@ -1,0 +1,296 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
+)
+
+// pageBody is the answer of the job and type queries.
+type pageBody struct {
+	Events []json.RawMessage `json:"events"`
+	Count  int               `json:"count"`
+	Limit  int               `json:"limit"`
+	Offset int               `json:"offset"`
+}
+
+// recordBody is one event of GET /api/v1/events with where it is stored.
+type recordBody struct {
+	Seq         uint64          `json:"seq"`
+	Environment string          `json:"environment"`
+	Service     string          `json:"service"`
+	Event       json.RawMessage `json:"event"`
+}
+
+type listBody struct {
+	Records []recordBody `json:"records"`
+	Count   int          `json:"count"`
+	Limit   int          `json:"limit"`
+	Offset  int          `json:"offset"`
+}
+
+func bad(w http.ResponseWriter, err error) { writeError(w, http.StatusBadRequest, err.Error()) }
+
+func (a *API) jobEvents(w http.ResponseWriter, r *http.Request) {
+	job := r.PathValue("job")
+	if err := event.CheckToken("job", job); err != nil {
+		bad(w, badf("job %q in the path: %v", job, err))
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams); err != nil {
+		bad(w, err)
+		return
+	}
+	page, err := parsePage(q)
+	if err != nil {
+		bad(w, err)
+		return
+	}
+	evs, err := a.store.Job(r.Context(), job, page)
+	if err != nil {
+		a.storeError(w, r, "read job "+job, err)
+		return
+	}
+	a.writePage(w, r, evs, page)
+}
+
+func (a *API) typeEvents(w http.ResponseWriter, r *http.Request) {
+	t, err := event.ParseType(r.PathValue("type"))
+	if err != nil {
+		bad(w, badf("event type %q in the path: unknown; want one of %s", r.PathValue("type"), typeList()))
+		return
+	}
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams); err != nil {
+		bad(w, err)
+		return
+	}
+	page, err := parsePage(q)
+	if err != nil {
+		bad(w, err)
+		return
+	}
+	evs, err := a.store.ByType(r.Context(), t, page)
+	if err != nil {
+		a.storeError(w, r, "read events of type "+string(t), err)
+		return
+	}
+	a.writePage(w, r, evs, page)
+}
+
+func (a *API) writePage(w http.ResponseWriter, r *http.Request, evs []event.JobEvent, page event.Page) {
+	ds, err := docs(evs)
+	if err != nil {
+		a.storeError(w, r, "encode", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pageBody{Events: ds, Count: len(ds), Limit: page.Limit, Offset: page.Offset})
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams, filterParams); err != nil {
+		bad(w, err)
+		return
+	}
+	page, err := parsePage(q)
+	if err != nil {
+		bad(w, err)
+		return
+	}
+	f, err := parseFilter(q)
+	if err != nil {
+		bad(w, err)
+		return
+	}
+	recs, err := a.store.List(r.Context(), f, page)
+	if err != nil {
+		a.storeError(w, r, "list events", err)
+		return
+	}
+	body := listBody{Records: make([]recordBody, 0, len(recs)), Count: len(recs), Limit: page.Limit, Offset: page.Offset}
+	for i := range recs {
+		b, err := recs[i].Event.AppendJSON(nil)
+		if err != nil {
+			a.storeError(w, r, "encode", err)
+			return
+		}
+		body.Records = append(body.Records, recordBody{Seq: recs[i].Seq, Environment: recs[i].Environment, Service: recs[i].Service, Event: b})
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (a *API) count(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if err := checkParams(q, filterParams); err != nil {
+		bad(w, err)
+		return
+	}
+	f, err := parseFilter(q)
+	if err != nil {
+		bad(w, err)
+		return
+	}
+	n, err := a.store.Count(r.Context(), f)
+	if err != nil {
+		a.storeError(w, r, "count events", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"count": n})
+}
+
+func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {
+	job := r.PathValue("job")
+	if err := event.CheckToken("job", job); err != nil {
+		bad(w, badf("job %q in the path: %v", job, err))
+		return
+	}
+	if err := checkParams(r.URL.Query()); err != nil {
+		bad(w, err)
+		return
+	}
+	n, err := a.store.DeleteJob(r.Context(), job)
+	if err != nil {
+		a.storeError(w, r, "delete job "+job, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"job_id": job, "deleted": n})
+}
+
+// lineError is the failure of one document of a POST body; Line counts from 1.
+type lineError struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+type postBody struct {
+	Accepted int         `json:"accepted"`
+	Errors   []lineError `json:"errors"`
+}
+
+// post logs one JSON document or JSON lines. Every valid line is logged even
+// when others fail; 202 if at least one was accepted or none failed, 400 if
+// every line failed, 503 if the logger is closed.
+func (a *API) post(w http.ResponseWriter, r *http.Request) {
+	if a.log == nil {
+		writeError(w, http.StatusServiceUnavailable, "event intake is not enabled on this server")
+		return
+	}
+	if err := checkParams(r.URL.Query()); err != nil {
+		bad(w, err)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes; send fewer lines per request", MaxBody))
+			return
+		}
+		bad(w, fmt.Errorf("read body: %w", err))
+		return
+	}
+	res := postBody{Errors: []lineError{}}
+	logOne := func(line int, doc []byte) (stop bool) {
+		ev, err := event.Decode(doc)
+		if err != nil {
+			res.Errors = append(res.Errors, lineError{Line: line, Error: err.Error()})
+			return false
+		}
+		switch err := a.log.Log(ev); {
+		case err == nil:
+			res.Accepted++
+		case errors.Is(err, logger.ErrClosed):
+			return true
+		default:
+			res.Errors = append(res.Errors, lineError{Line: line, Error: err.Error()})
+		}
+		return false
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		bad(w, errors.New("empty body: send one v1.0 JSON document or JSON lines"))
+		return
+	}
+	if json.Valid(trimmed) {
+		// One document, possibly spread over several lines.
+		if logOne(1, trimmed) {
+			writeError(w, http.StatusServiceUnavailable, "the server is shutting down; retry on another instance")
+			return
+		}
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		sc.Buffer(make([]byte, 0, 64<<10), MaxLine)
+		for line := 1; sc.Scan(); line++ {
+			doc := bytes.TrimSpace(sc.Bytes())
+			if len(doc) == 0 {
+				continue
+			}
+			if logOne(line, doc) {
+				writeError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+					"the server is shutting down after accepting %d lines; retry from line %d", res.Accepted, line))
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			res.Errors = append(res.Errors, lineError{Line: -1, Error: fmt.Sprintf("%v (a line longer than %d bytes?)", err, MaxLine)})
+		}
+	}
+	status := http.StatusAccepted
+	if res.Accepted == 0 && len(res.Errors) > 0 {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, res)
+}
+
+// healthBody is the answer of /healthz.
+type healthBody struct {
+	Status string     `json:"status"` // "ok" or "unavailable"
+	Store  storeState `json:"store"`
+	NATS   *natsState `json:"nats,omitempty"`
+}
+
+type storeState struct {
+	OK      bool           `json:"ok"`
+	Backend string         `json:"backend,omitempty"`
+	RTTMS   float64        `json:"rtt_ms"`
+	Detail  map[string]any `json:"detail,omitempty"`
+	Error   string         `json:"error,omitempty"`
+}
+
+type natsState struct {
+	Connected bool   `json:"connected"`
+	Status    string `json:"status"`
+	URL       string `json:"url,omitempty"`
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	body := healthBody{Status: "ok"}
+	h, err := a.store.Health(ctx)
+	body.Store = storeState{OK: err == nil && h.OK, Backend: h.Backend, RTTMS: float64(h.RTT) / float64(time.Millisecond), Detail: h.Detail}
+	if err != nil {
+		body.Store.Error = err.Error()
+	}
+	if a.nc != nil {
+		st := a.nc.Status()
+		body.NATS = &natsState{Connected: a.nc.IsConnected(), Status: st.String(), URL: a.nc.ConnectedUrlRedacted()}
+	}
+	status := http.StatusOK
+	if !body.Store.OK || (body.NATS != nil && !body.NATS.Connected) {
+		body.Status = "unavailable"
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
+}

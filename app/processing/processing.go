@@ -1,0 +1,98 @@
+// Package processing runs the service's event processor (domain/processor)
+// on a durable JetStream consumer (adapters/jsconsume), with a built-in
+// handler that counts events per type for the metrics.
+package processing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/fx"
+
+	"github.com/naq-go/events/adapters/jsconsume"
+	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/processor"
+	"github.com/naq-go/events/ports"
+)
+
+// Durable is the consumer name of `naq-events serve`. Instances of the
+// service share it, and with it the work: each counts the events it was
+// handed, and the sum over instances is the total.
+const Durable = "naq-events-serve"
+
+// TypeCounts counts processed events per type. It is safe for concurrent use.
+type TypeCounts struct {
+	mu sync.Mutex
+	m  map[event.JobEventType]uint64
+}
+
+// Handle is a processor.Handler that counts ev.
+func (c *TypeCounts) Handle(_ context.Context, ev event.JobEvent) error {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[event.JobEventType]uint64)
+	}
+	c.m[ev.Type]++
+	c.mu.Unlock()
+	return nil
+}
+
+// Snapshot returns a copy of the counts.
+func (c *TypeCounts) Snapshot() map[event.JobEventType]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[event.JobEventType]uint64, len(c.m))
+	for t, n := range c.m {
+		out[t] = n
+	}
+	return out
+}
+
+// New builds a processor consuming the stream cfg.Stream.Name through the
+// durable consumer Durable, dead-lettering to jsconsume's default DLQ stream,
+// and registers counts as a handler for every event.
+func New(ctx context.Context, nc *nats.Conn, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("JetStream context: %w", err)
+	}
+	src, err := jsconsume.New(ctx, js,
+		jsconsume.WithStream(cfg.Stream.Name),
+		jsconsume.WithDurable(Durable),
+		jsconsume.WithSlog(log),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create the consumer %q on stream %q: %w", Durable, cfg.Stream.Name, err)
+	}
+	p := processor.New(src, processor.WithDeadLetter(src), processor.WithSlog(log))
+	if _, err := p.HandleAll(counts.Handle); err != nil {
+		return nil, fmt.Errorf("register the type counter: %w", err)
+	}
+	return p, nil
+}
+
+// Module provides *TypeCounts and a *processor.Processor that is started
+// with the app and stopped (within the stop deadline) after the logger and
+// before the store. It needs JetStream storage: include it only then.
+var Module = fx.Module("processing",
+	fx.Provide(
+		func() *TypeCounts { return new(TypeCounts) },
+		// The store is a dependency only for the order of stop hooks: made
+		// after the store, the processor stops before it closes.
+		func(lc fx.Lifecycle, nc *nats.Conn, _ ports.Store, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.NATS.ConnectTimeout)
+			defer cancel()
+			p, err := New(ctx, nc, cfg, counts, log)
+			if err != nil {
+				return nil, err
+			}
+			lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+			return p, nil
+		},
+	),
+)
