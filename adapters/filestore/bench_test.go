@@ -32,7 +32,11 @@ func BenchmarkStoreBatch(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer st.Close()
+			b.Cleanup(func() {
+				if err := st.Close(); err != nil {
+					b.Error(err)
+				}
+			})
 			ctx := b.Context()
 			var pool []event.JobEvent
 			b.ReportAllocs()
@@ -62,7 +66,11 @@ func BenchmarkJob(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	ctx := b.Context()
 	evs := benchEvents(jobs*perJob, jobs)
 	for i := 0; i < len(evs); i += 1000 {

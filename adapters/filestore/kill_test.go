@@ -43,8 +43,10 @@ func childMain(dir string) int {
 			return 2
 		}
 		for _, ev := range evs {
-			out.WriteString(ev.ID)
-			out.WriteByte('\n')
+			// A bufio.Writer's error is sticky: Flush below reports it.
+			if _, err := out.WriteString(ev.ID + "\n"); err != nil {
+				return 2
+			}
 		}
 		if err := out.Flush(); err != nil {
 			return 2

@@ -172,8 +172,7 @@ func openLog(dir string, cfg config) (*log, error) {
 		stop:      make(chan struct{}),
 	}
 	if err := l.load(); err != nil {
-		l.closeFiles()
-		return nil, err
+		return nil, errors.Join(err, l.closeFiles())
 	}
 	if cfg.sync.mode == syncInterval {
 		l.wg.Add(1)
@@ -238,15 +237,18 @@ func (l *log) readHead() (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("filestore: read %s: %w", path, err)
 	}
-	head, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		// Replaying again is safe (the store de-duplicates by id); refusing
-		// to open is not.
-		l.corrupt.Add(1)
-		l.lg.Warn("filestore: head file is corrupt, starting from the oldest segment", "file", path, "content", string(data))
-		return 0, nil
+	head, perr := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if perr == nil {
+		return head, nil
 	}
-	return head, nil
+	// A corrupt head is not an error of Open, on purpose: starting from
+	// head 0 replays the oldest retained segment again, which is safe (the
+	// store de-duplicates by id), while refusing to open is not. It is
+	// counted (Stats().CorruptLines) and logged, not silent.
+	l.corrupt.Add(1)
+	l.lg.Warn("filestore: head file is corrupt, starting from the oldest segment",
+		"file", path, "content", string(data), "error", perr)
+	return 0, nil
 }
 
 // writeHead durably records that every seq below head is removed. Caller

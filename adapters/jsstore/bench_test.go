@@ -26,10 +26,14 @@ import (
 
 const eventsPerJob = 10
 
+// bench is the data set, built by benchOnce; err is buildBench's failure,
+// reported by every benchmark that asks for the data.
 var (
 	benchOnce sync.Once
-	benchFix  *benchFixture
-	benchErr  error
+	bench     struct {
+		fix *benchFixture
+		err error
+	}
 )
 
 type benchFixture struct {
@@ -41,10 +45,10 @@ type benchFixture struct {
 }
 
 func teardownBench() {
-	if benchFix != nil {
-		_ = benchFix.st.Close()
-		benchFix.nc.Close()
-		benchFix.srv.Shutdown()
+	if f := bench.fix; f != nil {
+		_ = f.st.Close()
+		f.nc.Close()
+		f.srv.Shutdown()
 	}
 }
 
@@ -57,11 +61,11 @@ var jobTypes = [eventsPerJob]event.JobEventType{
 
 func benchData(b *testing.B) *benchFixture {
 	b.Helper()
-	benchOnce.Do(func() { benchFix, benchErr = buildBench() })
-	if benchErr != nil {
-		b.Fatal(benchErr)
+	benchOnce.Do(func() { bench.fix, bench.err = buildBench() })
+	if bench.err != nil {
+		b.Fatal(bench.err)
 	}
-	return benchFix
+	return bench.fix
 }
 
 func buildBench() (*benchFixture, error) {
@@ -175,7 +179,11 @@ func BenchmarkBaselineJobWildcardDirectGet(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	b.Cleanup(func() {
+		if err := sub.Unsubscribe(); err != nil {
+			b.Error(err)
+		}
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -62,6 +62,11 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 	failed := 0
 	var stop error // set once publishing cannot go on
 	maxPayload := s.nc.MaxPayload()
+	b := newBatchMsgs(len(events))
+	// One stall option for the batch while there is room among the
+	// pending acknowledgements; an exact one (what is left of ctx) when a
+	// publish may have to wait.
+	roomy := []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx))}
 
 	for i := range events {
 		ev := &events[i]
@@ -70,7 +75,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 			failed++
 			continue
 		}
-		msg, err := s.message(ev, maxPayload)
+		msg, err := s.message(b, i, ev, maxPayload)
 		if err != nil {
 			errs[i] = err
 			failed++
@@ -82,7 +87,11 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 			failed++
 			continue
 		}
-		f, err := s.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithStallWait(s.stallWait(ctx)))
+		opts := roomy
+		if s.js.PublishAsyncPending() >= s.cfg.maxPending-1 {
+			opts = []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx))}
+		}
+		f, err := s.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
 			stop = fmt.Errorf("event %s not published: %w", ev.ID, classifyPublish(err))
 			errs[i] = stop
@@ -118,9 +127,44 @@ func classifyPublish(err error) error {
 	return classify(err)
 }
 
-// message validates and encodes ev into the message to publish.
-func (s *Store) message(ev *event.JobEvent, maxPayload int64) (*nats.Msg, error) {
-	data, err := ev.AppendJSON(make([]byte, 0, 512)) // validates first
+// batchMsgs holds the messages of one StoreBatch call. Their structs, header
+// values and encoded bodies are carved out of a few allocations per call
+// rather than several per event. Nothing is reused across calls: nats.go
+// keeps each message until its acknowledgement (and resends it after a
+// "no responders" answer), possibly after StoreBatch has given up on it.
+type batchMsgs struct {
+	msgs  []nats.Msg
+	ids   []string // the Nats-Msg-Id header values
+	arena []byte   // encoded bodies, each capped at its own length
+}
+
+// arenaChunk is the size of one block of encoded bodies; a body that does
+// not fit in what is left gets an allocation of its own.
+const arenaChunk = 64 << 10
+
+func newBatchMsgs(n int) *batchMsgs {
+	return &batchMsgs{msgs: make([]nats.Msg, n), ids: make([]string, n)}
+}
+
+// encode appends ev's v1.0 document (validating it first) and returns it.
+func (b *batchMsgs) encode(ev *event.JobEvent) ([]byte, error) {
+	if cap(b.arena)-len(b.arena) < 2<<10 {
+		b.arena = make([]byte, 0, arenaChunk)
+	}
+	free := b.arena[len(b.arena):]
+	data, err := ev.AppendJSON(free)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) <= cap(free) { // written in place
+		b.arena = b.arena[:len(b.arena)+len(data)]
+	}
+	return data[:len(data):len(data)], nil
+}
+
+// message validates and encodes events[i] into the i-th message of b.
+func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int64) (*nats.Msg, error) {
+	data, err := b.encode(ev) // validates first
 	if err != nil {
 		return nil, fmt.Errorf("event %q: %w", ev.ID, err)
 	}
@@ -132,7 +176,13 @@ func (s *Store) message(ev *event.JobEvent, maxPayload int64) (*nats.Msg, error)
 		return nil, fmt.Errorf("%w: event %s (job %s, %s) is %d bytes encoded with its header, the server's max payload is %d",
 			ports.ErrInvalid, ev.ID, ev.JobID, ev.Type, size, maxPayload)
 	}
-	return &nats.Msg{Subject: subj, Data: data, Header: make(nats.Header, 1)}, nil
+	b.ids[i] = ev.ID
+	m := &b.msgs[i]
+	m.Subject, m.Data = subj, data
+	// The same header as jetstream.WithMsgID sets, without an option
+	// closure and a slice per event.
+	m.Header = nats.Header{jetstream.MsgIDHeader: b.ids[i : i+1 : i+1]}
+	return m, nil
 }
 
 // stallWait is how long one publish may wait for room among the pending

@@ -14,7 +14,11 @@ import (
 func BenchmarkStoreBatch(b *testing.B) {
 	ctx := b.Context()
 	st := memstore.New(memstore.WithMaxEvents(100_000))
-	defer st.Close()
+	b.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	batch := make([]event.JobEvent, 100)
 	for i := range batch {
 		batch[i] = event.New(fmt.Sprintf("job-%d", i%10), event.TypeStarted, event.WithQueue("q"), event.WithWorker("w1", "thread"))
@@ -35,7 +39,11 @@ func BenchmarkStoreBatch(b *testing.B) {
 func BenchmarkJob(b *testing.B) {
 	ctx := b.Context()
 	st := memstore.New()
-	defer st.Close()
+	b.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	const jobs, perJob = 1000, 100
 	batch := make([]event.JobEvent, 0, jobs)
 	for range perJob {
@@ -63,7 +71,11 @@ func BenchmarkJob(b *testing.B) {
 func BenchmarkCountByType(b *testing.B) {
 	ctx := b.Context()
 	st := memstore.New(memstore.WithService("svc"))
-	defer st.Close()
+	b.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 	types := event.Types()
 	batch := make([]event.JobEvent, 1000)
 	for range 100 {

@@ -11,20 +11,33 @@ import (
 func Example() {
 	ctx := context.Background()
 	st := memstore.New(memstore.WithService("billing"), memstore.WithMaxEvents(10_000))
-	defer st.Close()
+	// Any error is printed, so it fails the example's output check.
+	defer func() {
+		if err := st.Close(); err != nil {
+			fmt.Println("close:", err)
+		}
+	}()
 
-	_ = st.StoreBatch(ctx, []event.JobEvent{
+	if err := st.StoreBatch(ctx, []event.JobEvent{
 		event.New("job-1", event.TypeEnqueued, event.WithQueue("invoices")),
 		event.New("job-1", event.TypeStarted, event.WithWorker("w1", "thread")),
 		event.New("job-2", event.TypeEnqueued, event.WithQueue("invoices")),
 		event.New("job-1", event.TypeCompleted),
-	})
+	}); err != nil {
+		fmt.Println("store:", err)
+	}
 
-	history, _ := st.Job(ctx, "job-1", event.Page{})
+	history, err := st.Job(ctx, "job-1", event.Page{})
+	if err != nil {
+		fmt.Println("job:", err)
+	}
 	for _, ev := range history {
 		fmt.Println(ev.JobID, ev.Type)
 	}
-	n, _ := st.Count(ctx, event.Filter{Queue: "invoices"})
+	n, err := st.Count(ctx, event.Filter{Queue: "invoices"})
+	if err != nil {
+		fmt.Println("count:", err)
+	}
 	fmt.Println("enqueued on invoices:", n)
 
 	// Replay everything stored so far, then stop.
@@ -32,6 +45,9 @@ func Example() {
 	defer cancel()
 	for rec, err := range st.Stream(sctx, event.Filter{JobID: "job-2"}, event.StreamOptions{History: true}) {
 		if err != nil {
+			if sctx.Err() == nil {
+				fmt.Println("stream:", err)
+			}
 			break
 		}
 		fmt.Println(rec.Seq, rec.Service, rec.Event.JobID, rec.Event.Type)

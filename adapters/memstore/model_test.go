@@ -1,7 +1,6 @@
 package memstore_test
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -22,8 +21,8 @@ func TestAgainstModel(t *testing.T) {
 	b := memstore.NewBackend()
 	st := memstore.New(memstore.WithBackend(b), memstore.WithService("a"), memstore.WithMaxEvents(maxEvents))
 	other := memstore.New(memstore.WithBackend(b), memstore.WithService("b"))
-	defer st.Close()
-	defer other.Close()
+	t.Cleanup(func() { require.NoError(t, st.Close()) })
+	t.Cleanup(func() { require.NoError(t, other.Close()) })
 
 	jobs := []string{"j0", "j1", "j2", "j3", "j4"}
 	types := []event.JobEventType{event.TypeEnqueued, event.TypeStarted, event.TypeCompleted, event.TypeFailed}
@@ -86,7 +85,7 @@ func TestAgainstModel(t *testing.T) {
 		require.Equal(t, window(want, event.Page{}), got, "step %d: List(%+v)", step, f)
 		n, err := st.Count(ctx, event.Filter{Environment: "dev", Service: "a"})
 		require.NoError(t, err)
-		require.Equal(t, len(model), n, fmt.Sprintf("step %d: Count", step))
+		require.Equal(t, len(model), n, "step %d: Count", step)
 	}
 }
 

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -67,7 +68,7 @@ func (s *Store) cutoff(now time.Time) time.Time {
 // error wrapping ports.ErrInvalid, not a *logger.BatchError.
 func (s *Store) Store(ctx context.Context, ev event.JobEvent) error {
 	err := s.StoreBatch(ctx, []event.JobEvent{ev})
-	if be, ok := err.(*logger.BatchError); ok {
+	if be, ok := errors.AsType[*logger.BatchError](err); ok {
 		return be.Errs[0]
 	}
 	return err

@@ -115,7 +115,12 @@ func TestValidate(t *testing.T) {
 		want   string // substring of the error; "" = valid
 	}{
 		{"default", func(*Config) {}, ""},
-		{"memory without data dir", func(c *Config) { c.Storage = StorageMemory; c.DataDir = ""; c.NATS.URL = "nats://x"; c.Logger.Spill = false }, ""},
+		{"memory without data dir", func(c *Config) {
+			c.Storage = StorageMemory
+			c.DataDir = ""
+			c.NATS.URL = "nats://x"
+			c.Logger.Spill = false
+		}, ""},
 		{"random embedded port", func(c *Config) { c.NATS.EmbeddedPort = -1 }, ""},
 		{"storage", func(c *Config) { c.Storage = "redis" }, `--storage "redis"`},
 		{"environment dot", func(c *Config) { c.Environment = "a.b" }, `--environment "a.b"`},

@@ -22,8 +22,8 @@ func StoreDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "nat
 // Start starts a nats-server with JetStream listening on
 // cfg.NATS.EmbeddedHost:EmbeddedPort (-1 picks a free port), storing under
 // StoreDir(cfg). The server's notices are logged to log only at debug level;
-// its warnings and errors always are.
-func Start(cfg config.Config, log *slog.Logger) (*natsembed.Server, error) {
+// its warnings and errors always are. extra options come last and win.
+func Start(cfg config.Config, log *slog.Logger, extra ...natsembed.Option) (*natsembed.Server, error) {
 	dir := StoreDir(cfg)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create the embedded NATS store %s (--data-dir): %w", dir, err)
@@ -32,13 +32,14 @@ func Start(cfg config.Config, log *slog.Logger) (*natsembed.Server, error) {
 	if port == 0 {
 		port = 4222
 	}
-	srv, err := natsembed.Start(
+	opts := []natsembed.Option{
 		natsembed.WithHost(cfg.NATS.EmbeddedHost),
 		natsembed.WithPort(port),
 		natsembed.WithStoreDir(dir),
 		natsembed.WithServerName("naq-events"),
 		natsembed.WithLogger(slog.New(&minLevel{min: slog.LevelWarn, Handler: log.Handler()}).With("component", "nats-server")),
-	)
+	}
+	srv, err := natsembed.Start(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded NATS server on %s:%d (data in %s): %w; "+
 			"is another `naq-events serve` or nats-server running? pick another --embedded-port or set NATS_URL/--server",

@@ -66,10 +66,12 @@ var Module = fx.Module("logging",
 )
 
 // FxEvents routes fx's own events, errors included, to the graph's
-// *slog.Logger at debug level. Give it at the root of the graph: fx.WithLogger only applies to the
-// module it is in.
+// *slog.Logger at debug level: a failure reaches the user once, as the
+// command's error line. Give it at the root of the graph: fx.WithLogger
+// only applies to the module it is in.
 var FxEvents = fx.WithLogger(func(l *slog.Logger) fxevent.Logger {
 	fl := &fxevent.SlogLogger{Logger: l}
 	fl.UseLogLevel(slog.LevelDebug)
+	fl.UseErrorLevel(slog.LevelDebug)
 	return fl
 })

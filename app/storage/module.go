@@ -73,10 +73,10 @@ func NewJetStream(lc fx.Lifecycle, cfg config.Config, log *slog.Logger, nc *nats
 }
 
 func closeOnStop(lc fx.Lifecycle, kind string, s io.Closer) {
-	lc.Append(fx.StopHook(func() error {
+	lc.Append(fx.Hook{OnStop: func(context.Context) error {
 		if err := s.Close(); err != nil {
 			return fmt.Errorf("close the %s store: %w", kind, err)
 		}
 		return nil
-	}))
+	}})
 }

@@ -94,7 +94,7 @@ func bench(ctx context.Context, env *Env, c *client, s *session, o benchOpts) er
 	)
 	for range o.producers {
 		wg.Go(func() {
-			for {
+			for runCtx.Err() == nil {
 				k := int(next.Add(1)) - 1
 				if o.duration == 0 && k >= o.events {
 					return

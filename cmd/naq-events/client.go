@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/app/natsconn"
@@ -52,8 +53,9 @@ func (c *client) parse(env *Env, args []string) error {
 
 // check checks the configuration after parsing.
 func (c *client) check() error {
-	if c.envErr != nil {
-		return usageErrorf("%v", c.envErr)
+	// A bad environment value matters only if no flag overrides it.
+	if err := config.EnvErrors(c.envErr, c.fs); err != nil {
+		return usageErrorf("%v", err)
 	}
 	// Client commands always use the JetStream stream of the NATS server;
 	// --storage (or NAQ_STORAGE, set for serve) is for serve only.
@@ -84,6 +86,10 @@ func (c *client) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.adoptStream(ctx, nc); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	store, err := storage.Open(ctx, c.cfg, nc)
 	if err != nil {
 		nc.Close()
@@ -94,6 +100,42 @@ func (c *client) open(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("%w (NATS at %s); %s", err, nc.ConnectedUrl(), hint)
 	}
 	return &session{nc: nc, store: store}, nil
+}
+
+// adoptStream takes the limits of an existing stream for those not given
+// on the command line. Opening the store creates or updates the stream from
+// the configuration; without this, a client run with default flags would
+// reset the retention a serve configured (--max-age 1h back to 7 days).
+func (c *client) adoptStream(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("JetStream on NATS at %s: %w", nc.ConnectedUrl(), err)
+	}
+	st, err := js.Stream(ctx, c.cfg.Stream.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil // created from the flags
+	case err != nil:
+		return fmt.Errorf("look up stream %q on NATS at %s: %w; is JetStream enabled on that server?", c.cfg.Stream.Name, nc.ConnectedUrl(), err)
+	}
+	have := st.CachedInfo().Config
+	unlimited := func(n int64) int64 { return max(n, 0) } // the server's -1 is the flags' 0
+	if !c.set("max-age") {
+		c.cfg.Stream.MaxAge = have.MaxAge
+	}
+	if !c.set("max-msgs") {
+		c.cfg.Stream.MaxMsgs = unlimited(have.MaxMsgs)
+	}
+	if !c.set("max-bytes") {
+		c.cfg.Stream.MaxBytes = unlimited(have.MaxBytes)
+	}
+	if !c.set("replicas") {
+		c.cfg.Stream.Replicas = max(have.Replicas, 1)
+	}
+	if !c.set("duplicates") && have.Duplicates > 0 {
+		c.cfg.Stream.Duplicates = have.Duplicates
+	}
+	return nil
 }
 
 func (s *session) close() {

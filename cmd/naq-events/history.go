@@ -70,7 +70,7 @@ func runHistory(ctx context.Context, env *Env, args []string) error {
 }
 
 // writeTimeline writes a header, one line per event (time, type, time since
-// the previous event, worker, message, error) and the total span.
+// the previous event, worker, duration, message, error) and the total span.
 func writeTimeline(w *bufio.Writer, where string, events []event.JobEvent, color bool) {
 	first, last := events[0].Timestamp, events[len(events)-1].Timestamp
 	fmt.Fprintf(w, "job %s (%s): %s\n", events[0].JobID, where, plural(len(events), "event"))
@@ -78,7 +78,7 @@ func writeTimeline(w *bufio.Writer, where string, events []event.JobEvent, color
 	for i := range events {
 		workerW = max(workerW, len(events[i].WorkerID))
 	}
-	fmt.Fprintf(w, "%-23s  %-24s  %10s  %-*s  %s\n", "TIME", "TYPE", "+Δ", workerW, "WORKER", "MESSAGE")
+	fmt.Fprintf(w, "%-23s  %-24s  %10s  %-*s  %9s  %s\n", "TIME", "TYPE", "+Δ", workerW, "WORKER", "DURATION", "MESSAGE")
 	var line strings.Builder
 	for i := range events {
 		ev := &events[i]
@@ -90,10 +90,7 @@ func writeTimeline(w *bufio.Writer, where string, events []event.JobEvent, color
 		line.WriteString(ev.Timestamp.Local().Format("2006-01-02 15:04:05.000"))
 		line.WriteString("  ")
 		line.WriteString(paint(color, typeColor(ev.Type), string(ev.Type), 24))
-		fmt.Fprintf(&line, "  %10s  %-*s  %s", delta, workerW, ev.WorkerID, ev.Message)
-		if ev.DurationMS != nil {
-			line.WriteString(" (" + fmtDuration(*ev.DurationMS) + ")")
-		}
+		fmt.Fprintf(&line, "  %10s  %-*s  %9s  %s", delta, workerW, ev.WorkerID, durationText(ev), ev.Message)
 		if e := errorText(ev); e != "" {
 			line.WriteString("  " + paint(color, ansiRed, "error: "+e, 0))
 		}

@@ -21,7 +21,9 @@ func init() {
 			name:    name,
 			summary: "log one event from flags, or v1.0 JSON lines from stdin (- or --stdin)",
 			usage:   "[flags] --job JOB --type TYPE | [flags] -",
-			run:     runLog,
+			run: func(ctx context.Context, env *Env, args []string) error {
+				return runLog(ctx, env, name, args)
+			},
 		})
 	}
 }
@@ -30,13 +32,14 @@ func init() {
 // maximum message size, so a line that long could not be stored anyway.
 const maxLine = 4 << 20
 
-func runLog(ctx context.Context, env *Env, args []string) error {
-	c := newClient("log", env)
+// runLog runs `log` under its name or alias.
+func runLog(ctx context.Context, env *Env, name string, args []string) error {
+	c := newClient(name, env)
 	var (
 		job, typ, queue, worker, workerType, message, errMsg, errType string
-		duration                                                       time.Duration
-		tags, details                                                  kvFlag
-		stdin                                                          bool
+		duration                                                      time.Duration
+		tags, details                                                 kvFlag
+		stdin                                                         bool
 	)
 	fs := c.fs
 	fs.StringVar(&job, "job", "", "job id (required without --stdin)")

@@ -95,7 +95,7 @@ func (p *printer) print(rec eventRecord) error {
 type eventRecord = event.Record
 
 // readableLine writes one aligned line: time, environment/service, job,
-// type, worker@queue, message, duration and error.
+// type, worker@queue, duration, message and error.
 func readableLine(b *strings.Builder, rec event.Record, color bool) {
 	ev := &rec.Event
 	b.WriteString(ev.Timestamp.Local().Format("15:04:05.000"))
@@ -107,16 +107,21 @@ func readableLine(b *strings.Builder, rec event.Record, color bool) {
 	b.WriteString(paint(color, typeColor(ev.Type), string(ev.Type), 24))
 	b.WriteString("  ")
 	b.WriteString(paint(false, "", where(ev), 22))
-	b.WriteString("  ")
+	fmt.Fprintf(b, "  %9s  ", durationText(ev))
 	b.WriteString(ev.Message)
-	if ev.DurationMS != nil {
-		b.WriteString(" (" + fmtDuration(*ev.DurationMS) + ")")
-	}
 	if e := errorText(ev); e != "" {
 		b.WriteString("  ")
 		b.WriteString(paint(color, ansiRed, e, 0))
 	}
 	b.WriteByte('\n')
+}
+
+// durationText is the event's duration_ms for a column, or "".
+func durationText(ev *event.JobEvent) string {
+	if ev.DurationMS == nil {
+		return ""
+	}
+	return fmtDuration(*ev.DurationMS)
 }
 
 // where is "worker@queue", either part when only one is known, or "-".

@@ -154,11 +154,17 @@ func diffEvent(got, want event.JobEvent) string {
 			continue
 		}
 		g, w := gv.Field(i).Interface(), wv.Field(i).Interface()
-		if !reflect.DeepEqual(g, w) && !(emptyMap(g) && emptyMap(w)) {
+		if !sameField(g, w) {
 			fmt.Fprintf(&b, "  %s: got %s, want %s\n", name, show(g), show(w))
 		}
 	}
 	return b.String()
+}
+
+// sameField reports whether two field values are equal, a nil map being
+// the same as an empty one (a store may return either).
+func sameField(g, w any) bool {
+	return reflect.DeepEqual(g, w) || (emptyMap(g) && emptyMap(w))
 }
 
 func emptyMap(v any) bool {

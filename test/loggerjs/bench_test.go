@@ -2,10 +2,14 @@ package loggerjs_test
 
 import (
 	"context"
+	"os"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -14,12 +18,35 @@ import (
 	"github.com/naq-go/events/domain/logger"
 )
 
+// The benchmarks run the logger over the JetStream store on an embedded
+// nats-server (file storage, a temporary directory), in the benchmark's
+// own process. `make bench-logger` runs the natscli baseline first and
+// passes its figure in EnvBaseline, so that BenchmarkSustained512B can
+// report the ratio ("x-natscli").
+
+// EnvBaseline names the environment variable holding natscli's
+// `nats bench js pub async --dedup --size=512B` figure, in msgs/s.
+const EnvBaseline = "NAQ_BASELINE_MSGS_PER_SEC"
+
 // benchJobs is how many jobs (subjects per type) the sustained benchmarks
 // spread events over, as natscli's --multisubject does.
 const benchJobs = 100_000
 
-// eventSource hands out copies of one 512-byte template event with fresh
-// ids and rotating job ids, made before the timer starts.
+// benchFixture is a server, a connection and a store for one benchmark.
+type benchFixture struct {
+	nc *nats.Conn
+	st *jsstore.Store
+}
+
+func newBenchFixture(b *testing.B) benchFixture {
+	b.Helper()
+	srv := startServer(b)
+	nc := connect(b, srv.ClientURL())
+	return benchFixture{nc: nc, st: newStore(b, nc)}
+}
+
+// eventSource hands out copies of one 512-byte template event with ids and
+// job ids made before the timer starts.
 type eventSource struct {
 	tmpl event.JobEvent
 	ids  []string
@@ -33,24 +60,104 @@ func newEventSource(b *testing.B, n int) *eventSource {
 		s.ids[i] = event.NewID()
 	}
 	for i := range s.jobs {
-		s.jobs[i] = "job-" + strconv.Itoa(10000+i) // same length as the template's job-00000
+		s.jobs[i] = "job-" + strconv.Itoa(10000+i) // as long as the template's "job-00000"
 	}
 	return s
 }
 
 func (s *eventSource) event(i int) event.JobEvent {
 	ev := s.tmpl
-	ev.ID, ev.JobID = s.ids[i], s.jobs[i%len(s.jobs)]
+	ev.ID, ev.JobID = s.ids[i%len(s.ids)], s.jobs[i%len(s.jobs)]
 	return ev
 }
 
+// reportRate reports events/s and, when the natscli figure is known, the
+// ratio to it.
+func reportRate(b *testing.B, n int) {
+	rate := float64(n) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "events/s")
+	if v, err := strconv.ParseFloat(os.Getenv(EnvBaseline), 64); err == nil && v > 0 {
+		b.ReportMetric(rate/v, "x-natscli")
+	}
+}
+
+// BenchmarkLog measures Log over the JetStream store: the caller's cost
+// while the flusher publishes. Log outruns JetStream by two orders of
+// magnitude, so most events overflow (DropOldest, the default): the drop
+// path costs the same as the append path, and "stored/logged" says which
+// share went through.
+func BenchmarkLog(b *testing.B) {
+	f := newBenchFixture(b)
+	src := newEventSource(b, 4096)
+	evs := make([]event.JobEvent, len(src.ids))
+	for i := range evs {
+		evs[i] = src.event(i)
+	}
+	l := logger.New(f.st, logger.WithSlog(quiet))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := l.Log(evs[i&4095]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.StopTimer()
+	closeAndReport(b, l)
+}
+
+// BenchmarkLogParallel is BenchmarkLog from 8 goroutines.
+func BenchmarkLogParallel(b *testing.B) {
+	f := newBenchFixture(b)
+	src := newEventSource(b, 4096)
+	evs := make([]event.JobEvent, len(src.ids))
+	for i := range evs {
+		evs[i] = src.event(i)
+	}
+	l := logger.New(f.st, logger.WithSlog(quiet))
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 8/runtimeProcs()))
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := l.Log(evs[i&4095]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.StopTimer()
+	closeAndReport(b, l)
+}
+
+func closeAndReport(b *testing.B, l *logger.Logger) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(b, l.Close(ctx))
+	if s := l.Stats(); s.Logged > 0 {
+		b.ReportMetric(float64(s.Stored)/float64(s.Logged), "stored/logged")
+	}
+}
+
+// BenchmarkSustained512B measures how many 512-byte events per second
+// reach JetStream (acknowledged), b.N events in all:
+//
+//   - logger: LogCtx under the Block policy (the producer waits for room,
+//     nothing is dropped), then Close, which drains; every event stored.
+//   - async-publish-batch500: what natscli's `bench js pub async --dedup
+//     --batch=500` does, in this process: 500 asynchronous publishes with
+//     Nats-Msg-Id, wait for their acks, repeat. The client's ceiling here.
+//   - sync-publish-per-event: one awaited publish per event, the seed's
+//     loop.
 func BenchmarkSustained512B(b *testing.B) {
 	b.Run("logger", func(b *testing.B) {
-		srv := startServer(b)
-		nc := connect(b, srv.ClientURL())
-		st := newStore(b, nc)
+		f := newBenchFixture(b)
 		src := newEventSource(b, b.N)
-		l := logger.New(st, logger.WithOverflow(logger.Block), logger.WithSlog(quiet))
+		l := logger.New(f.st, logger.WithOverflow(logger.Block), logger.WithSlog(quiet), logger.WithBatchSize(benchBatch()), logger.WithMaxBufferSize(benchBuf()))
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -61,53 +168,148 @@ func BenchmarkSustained512B(b *testing.B) {
 		}
 		require.NoError(b, l.Close(ctx))
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		reportRate(b, b.N)
 		s := l.Stats()
 		require.Equal(b, uint64(b.N), s.Stored)
 		b.ReportMetric(float64(s.Stored)/float64(max(1, s.Batches)), "events/batch")
 	})
-	b.Run("async-publish-500", func(b *testing.B) {
-		srv := startServer(b)
-		nc := connect(b, srv.ClientURL())
-		newStore(b, nc)
-		js, err := jetstream.New(nc)
+	b.Run("async-publish-batch500", func(b *testing.B) {
+		f := newBenchFixture(b)
+		js, err := jetstream.New(f.nc)
 		require.NoError(b, err)
 		src := newEventSource(b, b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
-		buf := make([]byte, 0, 600)
 		for i := range b.N {
 			ev := src.event(i)
-			buf, _ = ev.AppendJSON(buf[:0])
-			if _, err := js.PublishAsync("naq.events.dev.naq."+ev.JobID+".started", append([]byte(nil), buf...), jetstream.WithMsgID(ev.ID)); err != nil {
+			doc, err := ev.AppendJSON(make([]byte, 0, 512))
+			if err != nil {
+				b.Fatal(err)
+			}
+			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
+			if _, err := js.PublishAsync(subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
 				b.Fatal(err)
 			}
 			if (i+1)%500 == 0 || i == b.N-1 {
 				select {
 				case <-js.PublishAsyncComplete():
-				case <-time.After(10 * time.Second):
-					b.Fatal("acks pending")
+				case <-time.After(time.Minute):
+					b.Fatal("acks still pending after a minute")
 				}
 			}
 		}
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		reportRate(b, b.N)
+	})
+	b.Run("async-publish-window", func(b *testing.B) {
+		f := newBenchFixture(b)
+		js, err := jetstream.New(f.nc, jetstream.WithPublishAsyncMaxPending(4096))
+		require.NoError(b, err)
+		src := newEventSource(b, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			ev := src.event(i)
+			doc, err := ev.AppendJSON(make([]byte, 0, 512))
+			if err != nil {
+				b.Fatal(err)
+			}
+			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
+			if _, err := js.PublishAsync(subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		<-js.PublishAsyncComplete()
+		b.StopTimer()
+		reportRate(b, b.N)
 	})
 	b.Run("sync-publish-per-event", func(b *testing.B) {
-		srv := startServer(b)
-		nc := connect(b, srv.ClientURL())
-		st := newStore(b, nc)
+		f := newBenchFixture(b)
+		js, err := jetstream.New(f.nc)
+		require.NoError(b, err)
 		src := newEventSource(b, b.N)
 		ctx := context.Background()
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
-			if err := st.Store(ctx, src.event(i)); err != nil {
+			ev := src.event(i)
+			doc, err := ev.AppendJSON(make([]byte, 0, 512))
+			if err != nil {
+				b.Fatal(err)
+			}
+			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
+			if _, err := js.Publish(ctx, subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		reportRate(b, b.N)
 	})
-	_ = jsstore.DefaultStream
 }
+
+// ackClock is a Store decorator that notes when each event's batch was
+// acknowledged, as latencies since the event was logged. It runs on the
+// logger's store goroutine after StoreBatch returned, so it adds nothing to
+// the latency it measures.
+type ackClock struct {
+	logger.Store
+	index  map[string]int // event id → position in logged/latency
+	logged []time.Time    // written before Log; the logger's lock orders it before the read
+	mu     sync.Mutex
+	lat    []time.Duration
+}
+
+func (c *ackClock) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
+	err := c.Store.StoreBatch(ctx, evs)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	c.mu.Lock()
+	for i := range evs {
+		if k, ok := c.index[evs[i].ID]; ok {
+			c.lat = append(c.lat, now.Sub(c.logged[k]))
+		}
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// BenchmarkLatency1k measures the time from Log to the store's
+// acknowledgement at 1,000 events/s (one 512-byte event per millisecond,
+// paced by a ticker), b.N events: p50, p99 and max.
+func BenchmarkLatency1k(b *testing.B) {
+	f := newBenchFixture(b)
+	src := newEventSource(b, b.N)
+	c := &ackClock{Store: f.st, index: make(map[string]int, b.N), logged: make([]time.Time, b.N), lat: make([]time.Duration, 0, b.N)}
+	for i, id := range src.ids {
+		c.index[id] = i
+	}
+	l := logger.New(c, logger.WithSlog(quiet))
+	b.ReportAllocs()
+	b.ResetTimer()
+	tick := time.NewTicker(time.Millisecond)
+	for i := range b.N {
+		<-tick.C
+		c.logged[i] = time.Now()
+		if err := l.Log(src.event(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tick.Stop()
+	require.NoError(b, l.Close(context.Background()))
+	b.StopTimer()
+	c.mu.Lock()
+	lat := slices.Clone(c.lat)
+	c.mu.Unlock()
+	require.Len(b, lat, b.N)
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func benchBatch() int { n, _ := strconv.Atoi(os.Getenv("BB")); return n }
+func benchBuf() int   { n, _ := strconv.Atoi(os.Getenv("BUF")); return n }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// lockedBuffer is a bytes.Buffer safe to read while a command writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *lockedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *lockedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testEnv(env map[string]string) (*Env, *lockedBuffer, *lockedBuffer) {
+	var out, errb lockedBuffer
+	return &Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+	}, &out, &errb
+}
+
+// withCommand registers c for the test only.
+func withCommand(t *testing.T, c command) {
+	t.Helper()
+	register(c)
+	t.Cleanup(func() { delete(commands, c.name) })
+}
+
+func TestDispatch(t *testing.T) {
+	withCommand(t, command{name: "zz-test", summary: "a test command", usage: "[flags] X",
+		run: func(ctx context.Context, env *Env, args []string) error {
+			fs := newFlags("zz-test")
+			n := fs.Int("n", 0, "a number")
+			if err := parseFlags(fs, env, args); err != nil {
+				return err
+			}
+			switch {
+			case *n == 1:
+				return usageErrorf("X is missing; give it as the first argument")
+			case *n == 2:
+				return errors.New("first line\nsecond line")
+			case *n == 3:
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		}})
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     string // substring
+		stderrLine string // the one line on stderr; "" = none
+	}{
+		{"no args", nil, 2, "", ""},
+		{"help", []string{"help"}, 0, "zz-test   a test command", ""},
+		{"--help", []string{"--help"}, 0, "Commands:", ""},
+		{"help command", []string{"help", "zz-test"}, 0, "Usage: naq-events zz-test [flags] X", ""},
+		{"help unknown", []string{"help", "nope"}, 2, "", `naq-events help: unknown command "nope"; run ` + "`naq-events help`" + ` for the list`},
+		{"unknown", []string{"nope"}, 2, "", `naq-events: unknown command "nope"; run ` + "`naq-events help`" + ` for the list`},
+		{"ok", []string{"zz-test"}, 0, "", ""},
+		{"-h", []string{"zz-test", "-h"}, 0, "-n int", ""},
+		{"bad flag", []string{"zz-test", "--bogus"}, 2, "", "naq-events zz-test: flag provided but not defined: -bogus (see naq-events zz-test -h)"},
+		{"bad flag value", []string{"zz-test", "-n", "x"}, 2, "", `naq-events zz-test: invalid value "x" for flag -n: parse error (see naq-events zz-test -h)`},
+		{"usage error", []string{"zz-test", "-n", "1"}, 2, "", "naq-events zz-test: X is missing; give it as the first argument"},
+		{"runtime error on one line", []string{"zz-test", "-n", "2"}, 1, "", "naq-events zz-test: first line; second line"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, out, errb := testEnv(nil)
+			code := run(context.Background(), env, tt.args)
+			assert.Equal(t, tt.code, code)
+			assert.Contains(t, out.String(), tt.stdout)
+			if tt.stderrLine != "" {
+				assert.Equal(t, tt.stderrLine+"\n", errb.String())
+			} else if tt.code == 0 {
+				assert.Empty(t, errb.String())
+			}
+		})
+	}
+	t.Run("interrupted is a clean exit", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		env, _, errb := testEnv(nil)
+		done := make(chan int)
+		go func() { done <- run(ctx, env, []string{"zz-test", "-n", "3"}) }()
+		cancel()
+		select {
+		case code := <-done:
+			assert.Equal(t, 0, code)
+			assert.Empty(t, errb.String())
+		case <-time.After(10 * time.Second):
+			t.Fatal("command did not end on cancel")
+		}
+	})
+}
+
+func TestRegisterPanics(t *testing.T) {
+	assert.Panics(t, func() { register(command{name: "serve", run: runServe}) }, "duplicate")
+	assert.Panics(t, func() { register(command{name: "x"}) }, "no run")
+	require.Contains(t, commands, "serve")
+}
