@@ -11,7 +11,7 @@ MAKEFLAGS += --no-print-directory
 
 MODULES := domain ports adapters app cmd test
 # Modules holding benchmarks `make bench` runs.
-BENCH_MODULES := domain adapters
+BENCH_MODULES := domain adapters test
 
 BIN := $(CURDIR)/bin
 GOLANGCI_VERSION := 2.15.0
@@ -29,6 +29,8 @@ RUN_ARGS ?= serve --demo
 BENCH ?= .
 BENCH_FLAGS ?=
 BENCH_BASELINE_MSGS ?= 200000
+# `make bench-logger`: rounds of natscli baseline + logger throughput.
+BENCH_ROUNDS ?= 3
 BENCH_RESULTS := bench-results
 
 # The nats-server version adapters/go.mod pins; the test image is tagged with
@@ -82,20 +84,29 @@ test/test: nats-image
 # ---------------------------------------------------------------- bench
 
 .PHONY: bench
-bench: natscli nats-server ## benchmarks of domain and adapters + the natscli baseline, saved in bench-results/
+bench: natscli nats-server ## the natscli baseline, then the benchmarks of $(BENCH_MODULES) (x-natscli = ratio to it), saved in bench-results/
 	@mkdir -p $(BENCH_RESULTS)
 	@out=$(BENCH_RESULTS)/bench-$$(date +%Y%m%d-%H%M%S).txt; status=0; \
 	{ \
 		echo "# $$(go version), $$(nproc) cores, $$(date -u +%FT%TZ)"; \
+		echo "== baseline: natscli against nats-server $(NATS_VERSION)"; \
+		base=$$(scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) | tee /dev/stderr \
+			| sed -n 's/^baseline_msgs_per_sec=//p') || status=1; \
+		export NAQ_BASELINE_MSGS_PER_SEC=$$base; \
 		for m in $(BENCH_MODULES); do \
 			echo "== $$m: go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./..."; \
 			(cd $$m && go test -run='^$$' -bench='$(BENCH)' -benchmem $(BENCH_FLAGS) ./...) || status=1; \
 		done; \
-		echo "== baseline: natscli against nats-server $(NATS_VERSION)"; \
-		scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) || status=1; \
 		exit $$status; \
 	} 2>&1 | tee $$out || status=1; \
 	echo "saved in $$out"; exit $$status
+
+.PHONY: bench-logger
+bench-logger: natscli nats-server ## logger vs natscli in alternating rounds (ratio, median), Log ns/op, latency p50/p99
+	@mkdir -p $(BENCH_RESULTS)
+	@out=$(BENCH_RESULTS)/bench-logger-$$(date +%Y%m%d-%H%M%S).txt; \
+	scripts/bench-logger.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) $(BENCH_ROUNDS) 2>&1 | tee $$out; \
+	echo "saved in $$out"
 
 .PHONY: bench-baseline
 bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server

@@ -5,7 +5,8 @@
 # Starts nats-server on a random loopback port with a temporary store dir,
 # runs `nats bench js pub async --dedup` (512-byte messages, a fixed count, a
 # Nats-Msg-Id on every message as our store sets), prints the figures, and
-# stops the server. Usage:
+# stops the server. Its last line is machine-readable:
+# "baseline_msgs_per_sec=<n>". Usage:
 #   scripts/bench-baseline.sh NATS_SERVER_BIN NATS_CLI_BIN [MSGS]
 set -euo pipefail
 
@@ -51,4 +52,13 @@ echo "nats bench js pub async --dedup --multisubject --size=512B --msgs=$msgs --
 "$nats_bin" --server="$url" --no-context bench js pub async \
 	--create --purge --dedup --size=512B --msgs="$msgs" --batch=500 \
 	--multisubject --multisubjectmax=100000 \
-	--storage=file --no-progress --stream=naq-bench-baseline naq.bench
+	--storage=file --no-progress --stream=naq-bench-baseline naq.bench | tee "$work/bench.out"
+
+# The machine-readable figure, for scripts/bench-logger.sh and `make bench`:
+#   baseline_msgs_per_sec=112996
+rate=$(sed -n 's/.*publisher stats: \([0-9,]*\) msgs\/sec.*/\1/p' "$work/bench.out" | head -1 | tr -d ,)
+if [[ -z $rate ]]; then
+	echo "bench-baseline: no msgs/sec figure in natscli's output" >&2
+	exit 1
+fi
+echo "baseline_msgs_per_sec=$rate"

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +105,46 @@ func TestLogStdin(t *testing.T) {
 				assert.Contains(t, errLines[len(errLines)-1], "naq-events "+tt.args[0]+": "+tt.summary)
 			}
 			assert.Len(t, ts.job(t, "stdin-job"), total, "the good lines are stored")
+		})
+	}
+}
+
+func TestReadLine(t *testing.T) {
+	long := strings.Repeat("x", 100)
+	in := "a\r\n" + long + "\nb\n\nlast"
+	r := bufio.NewReaderSize(strings.NewReader(in), 16)
+	type line struct {
+		text    string
+		tooLong bool
+	}
+	var got []line
+	for {
+		l, tooLong, err := readLine(r, 50)
+		if err == io.EOF && len(l) == 0 && !tooLong {
+			break
+		}
+		got = append(got, line{string(l), tooLong})
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []line{{"a", false}, {"", true}, {"b", false}, {"", false}, {"last", false}}, got)
+}
+
+func TestLineList(t *testing.T) {
+	tests := []struct {
+		lines []int
+		want  string
+	}{
+		{[]int{2}, "line 2"},
+		{[]int{2, 5}, "lines 2 and 5"},
+		{[]int{1, 2, 3, 4, 5}, "lines 1, 2, 3, 4 and 5"},
+		{[]int{1, 2, 3, 4, 5, 6, 7}, "lines 1, 2, 3, 4, 5 and 2 more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			assert.Equal(t, tt.want, lineList(tt.lines))
 		})
 	}
 }
