@@ -4,9 +4,9 @@
 #
 # Each round runs scripts/bench-baseline.sh (natscli `nats bench js pub
 # async --dedup --size=512B`, its own nats-server process) and then
-# BenchmarkSustained512B with as many 512-byte events (the logger, and a raw
-# asynchronous publisher as natscli does it, over an embedded nats-server of
-# the same version), and prints the ratio. Rounds alternate so that the load
+# BenchmarkSustained512B with as many 512-byte events (the logger with its
+# defaults and with batches of 2000, and raw asynchronous publishers, over an
+# embedded nats-server of the same version), and prints the ratios. Rounds alternate so that the load
 # of a shared machine falls on both alike; the summary gives each round's
 # ratio and the median. Then, once: Log's cost (single and 8 goroutines),
 # latency at 1 k events/s, and the seed's sync publish per event.
@@ -28,17 +28,18 @@ echo "# $(go version), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/load
 (cd "$root/test" && go test -c -o "$work/loggerjs.test" ./loggerjs/)
 bench() { "$work/loggerjs.test" -test.run='^$' -test.benchmem "$@"; }
 
-ratios=()
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r/$rounds: natscli baseline, $msgs messages"
 	"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" | tee "$work/base.out" | grep -E 'publisher stats|^nats bench'
 	base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
 	echo "== round $r/$rounds: BenchmarkSustained512B, $msgs events"
 	NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench='Sustained512B/(logger|async)' -test.benchtime="${msgs}x" | tee "$work/go.out"
-	ours=$(awk '/Sustained512B\/logger/ { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
-	ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-	ratios+=("$ratio")
-	echo "round $r: logger $ours events/s, natscli $base msgs/s: ${ratio}x"
+	for name in logger logger-batch2000; do
+		ours=$(awk -v n="Sustained512B/$name-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
+		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
+		echo "$ratio" >>"$work/ratios.$name"
+		echo "round $r: $name $ours events/s, natscli $base msgs/s: ${ratio}x"
+	done
 done
 
 echo "== Log cost, over the JetStream store"
@@ -46,7 +47,9 @@ bench -test.bench='^BenchmarkLog(Parallel)?$' -test.count=3
 echo "== latency Log → acknowledged at 1 k events/s, 5000 events"
 bench -test.bench='Latency1k' -test.benchtime=5000x
 echo "== the seed's loop: one awaited publish per event, 20000 events"
-bench -test.bench='Sustained512B/sync' -test.benchtime=20000x
+bench -test.bench='Sustained512B/^sync-publish' -test.benchtime=20000x
 
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
-echo "== logger / natscli, sustained 512-byte events: rounds ${ratios[*]}; median ${median}x"
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for name in logger logger-batch2000; do
+	echo "== $name / natscli, sustained 512-byte events: rounds $(paste -sd' ' "$work/ratios.$name"); median $(median <"$work/ratios.$name")x"
+done

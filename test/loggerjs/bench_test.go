@@ -159,25 +159,33 @@ func closeAndReport(b *testing.B, l *logger.Logger) {
 //   - sync-publish-per-event: one awaited publish per event, the seed's
 //     loop.
 func BenchmarkSustained512B(b *testing.B) {
-	b.Run("logger", func(b *testing.B) {
-		f := newBenchFixture(b)
-		src := newEventSource(b, b.N)
-		l := logger.New(f.st, logger.WithOverflow(logger.Block), logger.WithSlog(quiet))
-		ctx := context.Background()
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			if err := l.LogCtx(ctx, src.event(i)); err != nil {
-				b.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		opts []logger.Option
+	}{
+		{"logger", nil},
+		{"logger-batch2000", []logger.Option{logger.WithBatchSize(2000), logger.WithMaxBufferSize(20_000)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f := newBenchFixture(b)
+			src := newEventSource(b, b.N)
+			l := logger.New(f.st, append([]logger.Option{logger.WithOverflow(logger.Block), logger.WithSlog(quiet)}, tc.opts...)...)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if err := l.LogCtx(ctx, src.event(i)); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		require.NoError(b, l.Close(ctx))
-		b.StopTimer()
-		reportRate(b, b.N)
-		s := l.Stats()
-		require.Equal(b, uint64(b.N), s.Stored)
-		b.ReportMetric(float64(s.Stored)/float64(max(1, s.Batches)), "events/batch")
-	})
+			require.NoError(b, l.Close(ctx))
+			b.StopTimer()
+			reportRate(b, b.N)
+			s := l.Stats()
+			require.Equal(b, uint64(b.N), s.Stored)
+			b.ReportMetric(float64(s.Stored)/float64(max(1, s.Batches)), "events/batch")
+		})
+	}
 	b.Run("async-publish-batch500", func(b *testing.B) {
 		f := newBenchFixture(b)
 		js, err := jetstream.New(f.nc)

@@ -2,6 +2,7 @@ package loggerjs_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestClose_DeadServer(t *testing.T) {
 			}
 
 			err := closeBy(t, l, 2*time.Second)
-			ce, ok := err.(*logger.CloseError)
+			ce, ok := errors.AsType[*logger.CloseError](err)
 			require.True(t, ok, "Close: %v", err)
 			s := l.Stats()
 			t.Logf("Close: %v; stats: stored %d, spilled %d, dropped %+v", err, s.Stored, s.Spilled, s.Dropped)
