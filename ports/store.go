@@ -30,7 +30,13 @@ type Writer interface {
 // Reader queries stored events. Every result is in store order (ascending
 // Seq), with the Page applied after filtering. Job and ByType read the store's
 // own environment and service; List and Count take both from the filter
-// (empty matches all), and Count(f) equals len(List(f, Page{})).
+// (empty matches all).
+//
+// Count(f) counts the stored messages matching f, so that a backend can
+// answer it from an index without reading them: it may include stored
+// messages that a read skips as undecodable (a backend that has such
+// records counts each skip, e.g. in its Stats().DecodeErrors). When the
+// store holds only valid events, Count(f) equals len(List(f, Page{})).
 //
 // A job or type with no events gives an empty result and a nil error, not
 // ErrNotFound. A job id, environment or service that is not a valid subject

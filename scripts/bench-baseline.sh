@@ -2,10 +2,13 @@
 # bench-baseline: the JetStream publish ceiling of this machine, measured with
 # the NATS CLI against the same nats-server version the project pins.
 #
-# Starts nats-server on a random loopback port with a temporary store dir,
-# runs `nats bench js pub async --dedup` (512-byte messages, a fixed count, a
-# Nats-Msg-Id on every message as our store sets), prints the figures, and
-# stops the server. Its last line is machine-readable:
+# Starts nats-server on a random loopback port with a temporary store dir
+# (-js, file storage), runs `nats bench js pub async --dedup` (512-byte
+# messages, a fixed count, a Nats-Msg-Id on every message as our store
+# sets), prints the figures, and stops the server. With NAQ_BENCH_NATS_URL
+# set it uses that server instead (scripts/bench-logger.sh starts one for
+# both natscli and the Go benchmarks) and deletes its bench stream afterwards,
+# so that the server is left empty. Its last line is machine-readable:
 # "baseline_msgs_per_sec=<n>". Usage:
 #   scripts/bench-baseline.sh NATS_SERVER_BIN NATS_CLI_BIN [MSGS]
 set -euo pipefail
@@ -26,26 +29,37 @@ cleanup() {
 trap cleanup EXIT
 
 # -p -1 picks a free port; the ports file tells us which one.
-"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
-	>"$work/server.log" 2>&1 &
-server_pid=$!
+# scripts/bench-logger.sh starts its server with the same flags.
+start_server() {
+	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
+		>"$work/server.log" 2>&1 &
+	server_pid=$!
 
-ports_file="$work/nats-server_${server_pid}.ports"
-deadline=$((SECONDS + 20))
-until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
-	if ! kill -0 "$server_pid" 2>/dev/null; then
-		echo "bench-baseline: nats-server exited early:" >&2
-		cat "$work/server.log" >&2
-		exit 1
-	fi
-	if ((SECONDS > deadline)); then
-		echo "bench-baseline: nats-server did not write $ports_file within 20s" >&2
-		cat "$work/server.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-url=$(grep -o 'nats://[^"]*' "$ports_file" | head -1)
+	ports_file="$work/nats-server_${server_pid}.ports"
+	deadline=$((SECONDS + 20))
+	until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			echo "bench-baseline: nats-server exited early:" >&2
+			cat "$work/server.log" >&2
+			exit 1
+		fi
+		if ((SECONDS > deadline)); then
+			echo "bench-baseline: nats-server did not write $ports_file within 20s" >&2
+			cat "$work/server.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	url=$(grep -o 'nats://[^"]*' "$ports_file" | head -1)
+}
+
+url=${NAQ_BENCH_NATS_URL:-}
+if [[ -z $url ]]; then
+	start_server
+else
+	# The caller's server: leave it as we found it.
+	trap '"$nats_bin" --server="$url" --no-context stream rm -f naq-bench-baseline >/dev/null 2>&1 || true; cleanup' EXIT
+fi
 
 echo "nats-server $("$server_bin" --version | awk '{print $2}') at $url, natscli $("$nats_bin" --version)"
 echo "nats bench js pub async --dedup --multisubject --size=512B --msgs=$msgs --batch=500 naq.bench"

@@ -2,14 +2,25 @@
 # bench-logger: the event logger's figures (test/loggerjs benchmarks) beside
 # the natscli baseline, taken in the same run on the same machine.
 #
-# Each round runs scripts/bench-baseline.sh (natscli `nats bench js pub
-# async --dedup --size=512B`, its own nats-server process) and then
-# BenchmarkSustained512B with as many 512-byte events (the logger with its
-# defaults and with batches of 2000, and raw asynchronous publishers, over an
-# embedded nats-server of the same version), and prints the ratios. Rounds alternate so that the load
-# of a shared machine falls on both alike; the summary gives each round's
-# ratio and the median. Then, once: Log's cost (single and 8 goroutines),
+# Like for like: the script starts ONE nats-server process (the binary and
+# flags scripts/bench-baseline.sh uses: loopback, random port, -js, file
+# storage in a temporary directory) and both natscli and the Go benchmarks
+# publish to it over TCP from their own processes (NAQ_BENCH_NATS_URL). Each
+# round runs scripts/bench-baseline.sh (natscli `nats bench js pub async
+# --dedup --size=512B --batch=500`) and then BenchmarkSustained512B with as
+# many 512-byte events (the logger with its defaults and with batches of
+# 1000 and 2000, and raw asynchronous publishers), and prints the ratios. Every
+# measurement starts on an empty server: natscli purges its stream first and
+# the script deletes it after; the Go benchmarks delete their stream before
+# and after each run. Rounds alternate so that the load of a shared machine
+# falls on both alike; the summary gives each round's ratio and the median.
+# Then, once, on the same server: Log's cost (single and 8 goroutines),
 # latency at 1 k events/s, and the seed's sync publish per event.
+#
+# NAQ_BENCH_SETUP=embedded runs the previous set-up instead: natscli against
+# a nats-server process of its own per round, the Go benchmarks against a
+# nats-server embedded in the benchmark's process (sharing its GC and
+# scheduler with the client, so not like for like).
 #
 # Usage: scripts/bench-logger.sh NATS_SERVER_BIN NATS_CLI_BIN [MSGS] [ROUNDS]
 set -euo pipefail
@@ -18,15 +29,54 @@ server_bin=${1:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [MSGS] [ROUNDS]}
 nats_bin=${2:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [MSGS] [ROUNDS]}
 msgs=${3:-200000}
 rounds=${4:-3}
+setup=${NAQ_BENCH_SETUP:-external}
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 work=$(mktemp -d "${TMPDIR:-/tmp}/naq-bench-logger.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+server_pid=
+cleanup() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill "$server_pid"
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 echo "# $(go version), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 (cd "$root/test" && go test -c -o "$work/loggerjs.test" ./loggerjs/)
 bench() { "$work/loggerjs.test" -test.run='^$' -test.benchmem "$@"; }
+
+case $setup in
+external)
+	# The same command line as scripts/bench-baseline.sh's own server.
+	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
+		>"$work/server.log" 2>&1 &
+	server_pid=$!
+	ports_file="$work/nats-server_${server_pid}.ports"
+	deadline=$((SECONDS + 20))
+	until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
+		if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
+			echo "bench-logger: nats-server did not start:" >&2
+			cat "$work/server.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	NAQ_BENCH_NATS_URL=$(grep -o 'nats://[^"]*' "$ports_file" | head -1)
+	export NAQ_BENCH_NATS_URL
+	echo "# one nats-server process for natscli and the Go benchmarks: $server_bin -a 127.0.0.1 -p -1 -js -sd DIR at $NAQ_BENCH_NATS_URL"
+	;;
+embedded)
+	unset NAQ_BENCH_NATS_URL
+	echo "# natscli: a nats-server process per round; Go benchmarks: nats-server embedded in their process"
+	;;
+*)
+	echo "bench-logger: NAQ_BENCH_SETUP must be external or embedded, not $setup" >&2
+	exit 2
+	;;
+esac
 
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r/$rounds: natscli baseline, $msgs messages"
@@ -34,7 +84,7 @@ for ((r = 1; r <= rounds; r++)); do
 	base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
 	echo "== round $r/$rounds: BenchmarkSustained512B, $msgs events"
 	NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench='Sustained512B/(logger|async)' -test.benchtime="${msgs}x" | tee "$work/go.out"
-	for name in logger logger-batch2000; do
+	for name in logger logger-batch1000 logger-batch2000; do
 		ours=$(awk -v n="Sustained512B/$name-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
 		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
 		echo "$ratio" >>"$work/ratios.$name"
@@ -50,6 +100,6 @@ echo "== the seed's loop: one awaited publish per event, 20000 events"
 bench -test.bench='Sustained512B/^sync-publish' -test.benchtime=20000x
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-for name in logger logger-batch2000; do
+for name in logger logger-batch1000 logger-batch2000; do
 	echo "== $name / natscli, sustained 512-byte events: rounds $(paste -sd' ' "$work/ratios.$name"); median $(median <"$work/ratios.$name")x"
 done

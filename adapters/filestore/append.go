@@ -127,8 +127,11 @@ func (l *log) write(p *pair, evs []event.JobEvent, buf []byte, refs []lineRef) e
 	if l.cfg.sync.mode == syncInterval {
 		l.dirty = true
 	}
+	at := l.stamp()
+	l.writeMark(s, l.next+uint64(len(refs)), at)
 
 	l.mu.Lock()
+	l.addMark(l.next, at)
 	for _, r := range refs {
 		l.index(makeEntry(s, s.size+int64(r.off), r.n, &evs[r.idx]))
 	}
@@ -160,12 +163,19 @@ func (l *log) active(p *pair, n int64) (*segment, error) {
 	if last != nil && l.dirty {
 		l.syncActive() // SyncInterval: the old segment is never synced again
 	}
+	if last != nil {
+		if err := l.closeTimes(last, l.cfg.sync.mode != syncNever); err != nil {
+			l.timeErrs.Add(1)
+			l.lg.Warn("filestore: cannot close the store-time file of a full segment", "error", err)
+		}
+	}
 	if last != nil && last.size == 0 {
 		// Left empty by a failed write: its base would be the new one's.
 		l.mu.Lock()
 		l.segs = l.segs[:len(l.segs)-1]
 		l.mu.Unlock()
 		_ = last.f.Close()
+		l.removeTimes(last)
 		_ = os.Remove(last.path)
 	}
 	if !p.made {
@@ -263,6 +273,7 @@ func popFront[K comparable](m map[K][]uint64, k K, seq uint64) {
 // deadSegments takes the oldest segments that hold no retained seq out of
 // the segment list and returns them for removeSegments. Caller holds mu.
 func (l *log) deadSegments() []*segment {
+	l.trimMarks()
 	i := 0
 	for i < len(l.segs) && l.segs[i].next <= l.first {
 		i++
@@ -291,11 +302,13 @@ func (l *log) removeSegments(dead []*segment) {
 		l.lg.Warn("filestore: cannot record the head; keeping the removed segments on disk", "error", err)
 		for _, s := range dead {
 			_ = s.f.Close()
+			_ = l.closeTimes(s, false)
 		}
 		return
 	}
 	for _, s := range dead {
 		_ = s.f.Close()
+		l.removeTimes(s) // first: a store-time file without its segment is never read
 		if err := os.Remove(s.path); err != nil {
 			l.lg.Warn("filestore: cannot remove a segment past retention", "file", s.path, "error", err)
 		}

@@ -14,7 +14,9 @@
 //	  deleted.jsonl                   DeleteJob tombstones, one JSON line each
 //	  <environment>/<service>/
 //	    00000000000000000001.jsonl    segment: its name is the seq of its first line
+//	    00000000000000000001.times    its store times, one "<end seq> <unix ns>" line a batch
 //	    00000000000000000742.jsonl
+//	    00000000000000000742.times
 //
 // A segment file holds the v1.0 wire JSON of one event per line
 // (event.JobEvent.AppendJSON), nothing else, so any JSON-lines tool reads it.
@@ -34,8 +36,12 @@
 // StoreBatch encodes the whole batch into one buffer, writes it with one
 // call and, under the default SyncAlways policy, fsyncs once before it
 // returns. Events whose id is already retained count as stored and are not
-// written again (de-duplication by event id, within retention). A segment
-// is closed for writing past WithSegmentSize.
+// written again (de-duplication by event id, within retention). An event
+// stored again after its first copy was removed (by DeleteJob or retention,
+// e.g. a logger retry or a spill replay) is written again; Open then keeps
+// the later line of an id and drops the earlier one (Stats.Duplicates),
+// before it applies tombstones and retention. A segment is closed for
+// writing past WithSegmentSize.
 //
 // A crash (kill -9, power loss) can leave at most a torn last line. Open
 // cuts it off with a warning and counts it (Stats.TornLines); every line
@@ -69,6 +75,17 @@
 // Stream is a pull loop over the sequence: it reads what is retained from
 // its cursor, yields it without holding a lock, and waits on a channel that
 // every append closes. It sees only appends of this process.
+//
+// FromTime is the store's time, as in the other stores: the time the batch
+// was appended (this machine's clock, never going back), not the event's
+// timestamp. The index keeps one (seq, time) mark per batch and a FromTime
+// start is a binary search of them. The marks persist in each segment's
+// .times file, appended after the batch's line write but not synced on their
+// own (they are synced with the segment under SyncInterval, when the segment
+// is left and on Close); batches whose mark was lost (a crash, a power
+// loss, a segment written by an older version) take the segment file's
+// modification time plus 2 s on Open, a later time than the true one: a
+// FromTime stream then starts a few events early, never late.
 //
 // # Spill
 //

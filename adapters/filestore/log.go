@@ -60,7 +60,8 @@ type segment struct {
 	size   int64
 	path   string
 	f      *os.File
-	sealed bool // never append again (a failed write could not be undone)
+	tf     *os.File // store-time file <base>.times, opened for the first append
+	sealed bool     // never append again (a failed write could not be undone)
 }
 
 // entry is the in-memory index of one seq. seg == nil means no event has
@@ -136,11 +137,12 @@ type log struct {
 	liveCount int
 	liveBytes int64
 	tombs     []tombstone
+	marks     []mark        // store times of the retained seqs, for FromTime
 	notify    chan struct{} // closed and replaced on every append
 
 	rmu sync.Mutex // serialises Replay
 
-	torn, corrupt, dups, removed, replayed, syncErrs atomic.Uint64
+	torn, corrupt, dups, removed, replayed, syncErrs, timeErrs atomic.Uint64
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -391,6 +393,7 @@ func (l *log) scan(s *segment) error {
 	}
 	if len(data) == 0 {
 		_ = s.f.Close()
+		l.removeTimes(s)
 		if err := os.Remove(s.path); err != nil {
 			l.lg.Warn("filestore: cannot remove an empty segment", "file", s.path, "error", err)
 		}
@@ -411,6 +414,7 @@ func (l *log) scan(s *segment) error {
 	}
 	s.size = int64(off)
 	s.next = seq
+	l.loadMarks(s)
 	return nil
 }
 
@@ -449,10 +453,17 @@ func (l *log) scanLine(s *segment, seq uint64, off int64, line []byte) {
 		l.index(entry{})
 		return
 	}
-	if _, dup := l.ids[ev.ID]; dup {
+	if prev, dup := l.ids[ev.ID]; dup {
+		// The write path never stores an id it retains, so the earlier
+		// copy had been removed (DeleteJob, retention) by the time this
+		// one was written, and that removal may not be applied yet (the
+		// tombstones and retention come after the scan): the later line
+		// is the live one.
 		l.dups.Add(1)
-		l.index(entry{})
-		return
+		if e := l.at(prev); e != nil && e.live() {
+			e.deleted = true
+			l.unindex(prev, e)
+		}
 	}
 	// Decode's strings share one copy of the line; the index keeps only
 	// its own copies of the few it needs.
@@ -579,6 +590,9 @@ func (l *log) syncActive() {
 		return
 	}
 	s := l.segs[len(l.segs)-1]
+	if s.tf != nil {
+		_ = s.tf.Sync() // best effort: see writeMark
+	}
 	if err := s.f.Sync(); err != nil {
 		l.syncErrs.Add(1)
 		l.lg.Warn("filestore: fsync failed", "file", s.path, "error", err)
@@ -606,7 +620,7 @@ func (l *log) close() error {
 func (l *log) closeFiles() error {
 	var errs []error
 	for _, s := range l.segs {
-		errs = append(errs, s.f.Close())
+		errs = append(errs, s.f.Close(), l.closeTimes(s, l.cfg.sync.mode != syncNever))
 	}
 	if l.tombFile != nil {
 		errs = append(errs, l.tombFile.Close())

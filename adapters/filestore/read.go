@@ -335,12 +335,7 @@ func (l *log) start(opts event.StreamOptions) uint64 {
 	case opts.History:
 		return l.first
 	case !opts.FromTime.IsZero():
-		from := opts.FromTime.UnixMicro()
-		for i := range l.entries {
-			if e := &l.entries[i]; e.live() && e.ts >= from {
-				return l.first + uint64(i)
-			}
-		}
+		return l.storedFrom(unixNano(opts.FromTime))
 	}
 	return l.next
 }

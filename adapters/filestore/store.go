@@ -216,7 +216,9 @@ func (s *Store) Cleanup(ctx context.Context) (int, error) {
 // opts says, until ctx ends, the consumer stops, or the store closes (then
 // an error wrapping ports.ErrClosed is yielded last). A pull loop over the
 // sequence: no event stored after the stream started is missed, and
-// history then live has no gap and no duplicate.
+// history then live has no gap and no duplicate. opts.FromTime is the store
+// time (when the batch was appended), not the event timestamp; see the
+// package documentation.
 func (s *Store) Stream(ctx context.Context, f event.Filter, opts event.StreamOptions) iter.Seq2[event.Record, error] {
 	if s.isClosed() {
 		return func(yield func(event.Record, error) bool) { yield(event.Record{}, s.errClosed("stream")) }
@@ -244,12 +246,14 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 			"bytes":        st.Bytes,
 			"first_seq":    st.FirstSeq,
 			"next_seq":     st.NextSeq,
+			"last_seq":     st.NextSeq - 1,
 			"torn_lines":   st.TornLines,
 			"corrupt":      st.CorruptLines,
 			"duplicates":   st.Duplicates,
 			"removed":      st.Removed,
 			"replayed":     st.Replayed,
 			"sync_errors":  st.SyncErrors,
+			"time_errors":  st.StoreTimeErrors,
 			"tombstones":   st.Tombstones,
 			"segment_size": s.cfg.segmentSize,
 		},
@@ -266,10 +270,13 @@ type Stats struct {
 	Tombstones   int    // DeleteJob records still in deleted.jsonl
 	TornLines    uint64 // torn last lines cut off on Open
 	CorruptLines uint64 // lines (or the head file) that did not decode, skipped
-	Duplicates   uint64 // lines skipped on Open because their id was already stored
+	Duplicates   uint64 // ids found on two lines on Open: the earlier line (removed before the later was written) is dropped
 	Removed      uint64 // events removed by retention
 	Replayed     uint64 // events removed by Replay
 	SyncErrors   uint64 // failed background fsyncs (SyncInterval)
+	// StoreTimeErrors counts failed reads and writes of store-time files
+	// (<base>.times); FromTime then uses a segment's modification time.
+	StoreTimeErrors uint64
 }
 
 // Stats returns the log's counters; it works after Close too.
@@ -282,6 +289,7 @@ func (s *Store) Stats() Stats {
 		FirstSeq: l.first, NextSeq: l.next, Tombstones: len(l.tombs),
 		TornLines: l.torn.Load(), CorruptLines: l.corrupt.Load(), Duplicates: l.dups.Load(),
 		Removed: l.removed.Load(), Replayed: l.replayed.Load(), SyncErrors: l.syncErrs.Load(),
+		StoreTimeErrors: l.timeErrs.Load(),
 	}
 }
 

@@ -43,6 +43,7 @@ type cursor struct {
 	buf     []rawMsg
 	done    bool // nothing more after buf
 	waiting bool // a request is in flight
+	got     int  // messages taken from the request in flight
 	pending uint64
 }
 
@@ -94,7 +95,7 @@ func (sc *scan) fill(ctx context.Context) error {
 		if err := sc.s.nc.PublishRequest(sc.s.apiDirectGet, sc.inbox+"."+strconv.Itoa(i), body); err != nil {
 			return fmt.Errorf("direct get %s: %w", c.filter, classify(err))
 		}
-		c.waiting = true
+		c.waiting, c.got = true, 0
 		inflight++
 	}
 	for inflight > 0 {
@@ -130,6 +131,14 @@ func (c *cursor) take(m *nats.Msg, single bool) (end bool, err error) {
 		return true, nil
 	case "204": // end of batch
 		np, _ := strconv.ParseUint(m.Header.Get(numPendingHeader), 10, 64)
+		if np > 0 && c.got == 0 {
+			// The server (getDirectRequest) answers a batch whose first
+			// load fails with 404 and sends the end of batch only after a
+			// message, so this does not happen. Were it to, the cursor
+			// would not move and the same request would be sent again
+			// forever: fail the read instead.
+			return true, fmt.Errorf("end of batch with %d pending but no message (from sequence %d)", np, c.next)
+		}
 		c.pending = np
 		if np == 0 {
 			c.done = true
@@ -146,11 +155,22 @@ func (c *cursor) take(m *nats.Msg, single bool) (end bool, err error) {
 	}
 	c.buf = append(c.buf, rawMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data})
 	c.next, c.start = seq+1, nil
+	c.got++
 	return single, nil
 }
 
 // each yields every message of the scan in sequence order until fn returns
 // false or everything is read.
+//
+// The invariant it rests on: after fill, every cursor is done or holds at
+// least one message. A request's answer is 404 (done), or one or more
+// messages and then, in batch mode, an end of batch (take rejects an end
+// of batch that announces more but brought nothing). So min is nil only
+// when every cursor is done; only min's buffer is drained, so during the
+// drain every other cursor that is not done still holds its head, and a
+// cursor whose next is 0 (a time cursor before its first message) never
+// stands as a limit. A cursor that has taken a message always goes on by
+// sequence (next = its last sequence + 1).
 func (sc *scan) each(ctx context.Context, fn func(rawMsg) bool) error {
 	for {
 		if err := sc.fill(ctx); err != nil {

@@ -34,8 +34,10 @@
 // its pending count; Stream runs an ordered consumer, created when its range
 // loop starts and deleted when it ends.
 //
-// Records that fail to decode are counted (Stats.DecodeErrors), logged at
-// warning level and skipped; they never fail a query or a stream.
+// Records that fail to decode, or whose subject names another job or type
+// than their document, are counted (Stats.DecodeErrors), logged at warning
+// level and skipped; they never fail a query or a stream. A Count answered
+// by the server counts them all the same (see Count).
 //
 // # Lifetime
 //

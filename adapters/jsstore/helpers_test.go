@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/jsstore"
@@ -72,4 +73,15 @@ func ids(evs []event.JobEvent) []string {
 		out[i] = evs[i].ID
 	}
 	return out
+}
+
+// publishRaw stores data on subj as it is, bypassing the Store, and waits
+// for the stream's acknowledgement (a core publish and a flush do not wait
+// for the stream to store it).
+func publishRaw(t testing.TB, nc *nats.Conn, subj string, data []byte) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	_, err = js.Publish(t.Context(), subj, data)
+	require.NoError(t, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"sync"
 	"testing"
@@ -135,9 +136,8 @@ func TestGarbageSkipped(t *testing.T) {
 	ctx := t.Context()
 	evs := events("job1", 4)
 	require.NoError(t, f.st.StoreBatch(ctx, evs[:2]))
-	require.NoError(t, f.nc.Publish("naq.events.dev.naq.job1.started", []byte("not json")))
-	require.NoError(t, f.nc.Publish("naq.events.dev.naq.job1.bogus_type", []byte(`{"version":"1.0"}`)))
-	require.NoError(t, f.nc.Flush())
+	publishRaw(t, f.nc, "naq.events.dev.naq.job1.started", []byte("not json"))
+	publishRaw(t, f.nc, "naq.events.dev.naq.job1.bogus_type", []byte(`{"version":"1.0"}`))
 	require.NoError(t, f.st.StoreBatch(ctx, evs[2:]))
 
 	got, err := f.st.Job(ctx, "job1", event.Page{})
@@ -164,59 +164,159 @@ func TestGarbageSkipped(t *testing.T) {
 	assert.EqualValues(t, 5, f.st.Stats().DecodeErrors)
 }
 
-// TestPurgeKeepsOtherConsumersPosition: DeleteJob of one job does not move a
-// durable consumer reading another.
+// TestPurgeKeepsOtherConsumersPosition: DeleteJob of one job moves no other
+// reader: a durable consumer on another job, a durable consumer on all
+// events (like the processor's) positioned between the purged job's events,
+// and a running Stream on all events each go on with the next event they
+// had not had yet, none delivered again and none skipped.
 func TestPurgeKeepsOtherConsumersPosition(t *testing.T) {
-	f := setup(t)
-	ctx := t.Context()
-	a, b := events("jobA", 6), events("jobB", 6)
-	var mixed []event.JobEvent
-	for i := range a {
-		mixed = append(mixed, a[i], b[i])
+	// interleaved stores a0 b0 a1 b1 … a5 b5 and returns a and b.
+	interleaved := func(t *testing.T, f fixture) (a, b []event.JobEvent) {
+		t.Helper()
+		a, b = events("jobA", 6), events("jobB", 6)
+		var mixed []event.JobEvent
+		for i := range a {
+			mixed = append(mixed, a[i], b[i])
+		}
+		require.NoError(t, f.st.StoreBatch(t.Context(), mixed))
+		return a, b
 	}
-	require.NoError(t, f.st.StoreBatch(ctx, mixed))
-
-	js, err := jetstream.New(f.nc)
-	require.NoError(t, err)
-	cons, err := js.CreateOrUpdateConsumer(ctx, jsstore.DefaultStream, jetstream.ConsumerConfig{
-		Durable: "reader", FilterSubject: "naq.events.dev.naq.jobA.*", AckPolicy: jetstream.AckExplicitPolicy,
-	})
-	require.NoError(t, err)
-	batch, err := cons.Fetch(3, jetstream.FetchMaxWait(5*time.Second))
-	require.NoError(t, err)
-	var seen []string
-	for m := range batch.Messages() {
-		ev, err := event.Decode(m.Data())
+	durable := func(t *testing.T, f fixture, filter string) jetstream.Consumer {
+		t.Helper()
+		js, err := jetstream.New(f.nc)
 		require.NoError(t, err)
-		seen = append(seen, ev.ID)
-		require.NoError(t, m.DoubleAck(ctx))
+		cons, err := js.CreateOrUpdateConsumer(t.Context(), jsstore.DefaultStream, jetstream.ConsumerConfig{
+			Durable: "reader", FilterSubject: filter, AckPolicy: jetstream.AckExplicitPolicy,
+		})
+		require.NoError(t, err)
+		return cons
 	}
-	require.Equal(t, ids(a[:3]), seen)
-	before, err := cons.Info(ctx)
-	require.NoError(t, err)
+	// fetch fetches n messages (up to n what is there at once when noWait),
+	// acks each and returns their ids.
+	fetch := func(t *testing.T, cons jetstream.Consumer, n int, noWait bool) []string {
+		t.Helper()
+		var batch jetstream.MessageBatch
+		var err error
+		if noWait {
+			batch, err = cons.FetchNoWait(n)
+		} else {
+			batch, err = cons.Fetch(n, jetstream.FetchMaxWait(5*time.Second))
+		}
+		require.NoError(t, err)
+		var seen []string
+		for m := range batch.Messages() {
+			ev, err := event.Decode(m.Data())
+			require.NoError(t, err)
+			seen = append(seen, ev.ID)
+			require.NoError(t, m.DoubleAck(t.Context()))
+		}
+		require.NoError(t, batch.Error())
+		return seen
+	}
+	purgeJobB := func(t *testing.T, f fixture) {
+		t.Helper()
+		n, err := f.st.DeleteJob(t.Context(), "jobB")
+		require.NoError(t, err)
+		require.Equal(t, 6, n)
+		left, err := f.st.Job(t.Context(), "jobB", event.Page{})
+		require.NoError(t, err)
+		require.Empty(t, left)
+	}
 
-	n, err := f.st.DeleteJob(ctx, "jobB")
-	require.NoError(t, err)
-	assert.Equal(t, 6, n)
+	t.Run("durable consumer on another job", func(t *testing.T) {
+		f := setup(t)
+		ctx := t.Context()
+		a, _ := interleaved(t, f)
+		cons := durable(t, f, "naq.events.dev.naq.jobA.*")
+		require.Equal(t, ids(a[:3]), fetch(t, cons, 3, false))
+		before, err := cons.Info(ctx)
+		require.NoError(t, err)
 
-	after, err := cons.Info(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, before.Delivered.Stream, after.Delivered.Stream)
-	assert.Equal(t, before.AckFloor.Stream, after.AckFloor.Stream)
-	assert.EqualValues(t, 3, after.NumPending)
+		purgeJobB(t, f)
 
-	m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
-	require.NoError(t, err)
-	ev, err := event.Decode(m.Data())
-	require.NoError(t, err)
-	assert.Equal(t, a[3].ID, ev.ID, "the next delivery is jobA's fourth event")
+		after, err := cons.Info(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, before.Delivered.Stream, after.Delivered.Stream)
+		assert.Equal(t, before.AckFloor.Stream, after.AckFloor.Stream)
+		assert.EqualValues(t, 3, after.NumPending)
+		assert.Equal(t, ids(a[3:]), fetch(t, cons, 3, false), "the rest of jobA")
+		assert.Empty(t, fetch(t, cons, 10, true), "nothing more")
+		n, err := f.st.DeleteJob(ctx, "jobB")
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	})
 
-	left, err := f.st.Job(ctx, "jobB", event.Page{})
-	require.NoError(t, err)
-	assert.Empty(t, left)
-	n, err = f.st.DeleteJob(ctx, "jobB")
-	require.NoError(t, err)
-	assert.Zero(t, n)
+	t.Run("durable consumer on all events", func(t *testing.T) {
+		f := setup(t)
+		ctx := t.Context()
+		a, b := interleaved(t, f)
+		cons := durable(t, f, "naq.events.>")
+		// Its position: after a2 (seq 5); b0, b1 lie before it, b2…b5 after.
+		require.Equal(t, []string{a[0].ID, b[0].ID, a[1].ID, b[1].ID, a[2].ID}, fetch(t, cons, 5, false))
+		before, err := cons.Info(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 5, before.AckFloor.Stream)
+
+		purgeJobB(t, f)
+		c := events("jobC", 2)
+		require.NoError(t, f.st.StoreBatch(ctx, c))
+
+		after, err := cons.Info(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, before.Delivered, after.Delivered, "delivered sequences")
+		assert.Equal(t, before.AckFloor, after.AckFloor, "ack floor")
+		assert.EqualValues(t, 5, after.NumPending, "a3 a4 a5 c0 c1")
+		assert.Zero(t, after.NumAckPending)
+		assert.Zero(t, after.NumRedelivered)
+		want := append(ids(a[3:]), ids(c)...)
+		assert.Equal(t, want, fetch(t, cons, len(want), false), "next deliveries: the events after its position that were not purged")
+		assert.Empty(t, fetch(t, cons, 10, true), "nothing more, nothing again")
+	})
+
+	t.Run("running stream on all events", func(t *testing.T) {
+		f := setup(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		a, b := interleaved(t, f)
+		next, stop := iter.Pull2(f.st.Stream(ctx, event.Filter{}, event.StreamOptions{History: true}))
+		defer stop()
+		var got []event.Record
+		take := func() event.Record {
+			t.Helper()
+			rec, err, ok := next()
+			require.True(t, ok, "the stream ended")
+			require.NoError(t, err)
+			got = append(got, rec)
+			return rec
+		}
+		for range 5 { // a0 b0 a1 b1 a2
+			take()
+		}
+		require.Equal(t, []string{a[0].ID, b[0].ID, a[1].ID, b[1].ID, a[2].ID}, recIDs(got))
+
+		purgeJobB(t, f)
+		c := events("jobC", 2)
+		require.NoError(t, f.st.StoreBatch(ctx, c))
+
+		var rest []string
+		for rec := take(); ; rec = take() {
+			switch rec.Event.JobID {
+			case "jobB":
+				// Only one the consumer had already been sent before the
+				// purge can come: b2…b5, never b0 or b1 again.
+				assert.Contains(t, ids(b[2:]), rec.Event.ID, "a purged event after the position, in flight")
+			default:
+				rest = append(rest, rec.Event.ID)
+			}
+			if rec.Event.ID == c[len(c)-1].ID {
+				break
+			}
+		}
+		assert.Equal(t, append(ids(a[3:]), ids(c)...), rest)
+		for i := 1; i < len(got); i++ {
+			assert.Less(t, got[i-1].Seq, got[i].Seq, "in store order, each once")
+		}
+	})
 }
 
 // TestMaxPayload: an event larger than the server's max payload fails alone

@@ -83,12 +83,14 @@ func (s *Store) List(ctx context.Context, f event.Filter, page event.Page) ([]ev
 	return out, nil
 }
 
-// Count returns how many records List(f, Page{}) would return. When f sets
-// neither Queue, Worker, Since nor Until, the server counts from its subject
-// index (the pending count of a short-lived consumer on f's subjects, made
-// and deleted in two round trips) and no message is read (such a count includes any stored message on
-// a matching subject that does not decode, which List skips); otherwise the
-// matching records are read and counted.
+// Count returns how many stored messages match f. When f sets neither
+// Queue, Worker, Since nor Until, the server counts from its subject index
+// (the pending count of a short-lived consumer on f's subjects, made and
+// deleted in two round trips) and no message is read: such a count includes
+// any stored message on a matching subject that List skips as undecodable
+// (counted in Stats.DecodeErrors when a read meets it), so it equals
+// len(List(f, Page{})) when the stream holds only valid events. Otherwise the
+// matching records are read and counted, and the garbage is not.
 func (s *Store) Count(ctx context.Context, f event.Filter) (int, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
@@ -178,20 +180,34 @@ func (s *Store) readN(ctx context.Context, filters []string, since time.Time, f 
 	})
 }
 
-// record decodes one stored message. A message that does not decode is
-// counted, logged and reported as not ok.
+// record decodes one stored message. A message that does not decode, or
+// whose subject names another job or type than its document (it would land
+// in the wrong job's history), is counted, logged and reported as not ok.
 func (s *Store) record(seq uint64, subj string, data []byte) (event.Record, bool) {
-	parts, err := s.scheme.Parse(subj)
+	rec, err := s.decode(seq, subj, data)
 	if err == nil {
-		var ev event.JobEvent
-		if ev, err = event.Decode(data); err == nil {
-			return event.Record{Seq: seq, Environment: parts.Environment, Service: parts.Service, Event: ev}, true
-		}
+		return rec, true
 	}
 	n := s.decodeErrors.Add(1)
 	s.log.Warn("skipping stored message that is not a job event",
 		"seq", seq, "subject", subj, "size", len(data), "error", err, "decode_errors", n)
 	return event.Record{}, false
+}
+
+func (s *Store) decode(seq uint64, subj string, data []byte) (event.Record, error) {
+	parts, err := s.scheme.Parse(subj)
+	if err != nil {
+		return event.Record{}, err
+	}
+	ev, err := event.Decode(data)
+	if err != nil {
+		return event.Record{}, err
+	}
+	if ev.JobID != parts.JobID || ev.Type != parts.Type {
+		return event.Record{}, fmt.Errorf("%w: subject says job %q type %q, the document job %q type %q",
+			event.ErrInvalid, parts.JobID, parts.Type, ev.JobID, ev.Type)
+	}
+	return event.Record{Seq: seq, Environment: parts.Environment, Service: parts.Service, Event: ev}, nil
 }
 
 // filterSubjects returns non-overlapping filter subjects selecting what f

@@ -153,7 +153,9 @@ func (s *Store) streamConfig() jetstream.StreamConfig {
 // Stats are the Store's counters.
 type Stats struct {
 	// DecodeErrors counts stored messages that could not be decoded into an
-	// event and were skipped by a query or a stream.
+	// event, or whose subject names another job or type than their
+	// document, and were skipped by a query or a stream (once per read that
+	// met them).
 	DecodeErrors uint64
 	// Streams is the number of Streams running now.
 	Streams int64

@@ -25,12 +25,16 @@ const streamInactiveThreshold = 30 * time.Second
 //
 // Where it starts: opts.FromSeq (inclusive), else opts.FromTime (store
 // time), else every stored event when opts.History, else events stored after
-// the loop started. Resume after a record with FromSeq = Seq+1.
+// the loop started: after the stream's last sequence read then (one stream
+// info request), so that a consumer nats.go recreates before its first
+// message starts from the same place. Resume after a record with FromSeq =
+// Seq+1.
 //
 // It ends when the loop breaks, when ctx ends (last yield: an error
 // wrapping ctx.Err()), when the Store closes (an error wrapping
 // ports.ErrClosed) or on an error the consumer cannot recover from.
-// Messages that do not decode are counted in Stats.DecodeErrors, logged and
+// Messages that do not decode, or whose subject disagrees with their
+// document on job or type, are counted in Stats.DecodeErrors, logged and
 // skipped.
 func (s *Store) Stream(ctx context.Context, f event.Filter, opts event.StreamOptions) iter.Seq2[event.Record, error] {
 	return func(yield func(event.Record, error) bool) {
@@ -48,19 +52,9 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		// Released at once when the stream ends; this bounds what a
 		// crashed process leaves on the server.
 		InactiveThreshold: streamInactiveThreshold,
-	}
-	switch {
-	case opts.FromSeq > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.FromSeq
-	case !opts.FromTime.IsZero():
-		t := opts.FromTime.UTC()
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
-	case opts.History:
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	}
 
 	ctx, cancel := context.WithCancel(parent)
@@ -80,6 +74,9 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 			return fmt.Errorf("jsstore: stream: %w", parent.Err())
 		}
 		return fmt.Errorf("jsstore: stream: %s: %w", what, classify(err))
+	}
+	if err := s.startAt(ctx, &cfg, opts); err != nil {
+		return fail("stream info", err)
 	}
 	cons, err := s.stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
@@ -109,6 +106,35 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 			return nil
 		}
 	}
+}
+
+// startAt sets where the ordered consumer of a Stream starts. Every start
+// is one that stays put when nats.go recreates the consumer before it has
+// delivered anything (after a reconnect, a server restart or missed
+// heartbeats; once a message arrived, it resumes after that message's
+// sequence): a sequence, a time or the beginning. Never DeliverNew: "new"
+// at the reset would silently skip what was stored between the start and
+// the reset. Live streams (no option) start after the stream's last
+// sequence read at the start instead.
+func (s *Store) startAt(ctx context.Context, cfg *jetstream.OrderedConsumerConfig, opts event.StreamOptions) error {
+	switch {
+	case opts.FromSeq > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.FromSeq
+	case !opts.FromTime.IsZero():
+		t := opts.FromTime.UTC()
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &t
+	case opts.History:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	default:
+		ictx, cancel := s.withTimeout(ctx)
+		defer cancel()
+		info, err := s.stream.Info(ictx)
+		if err != nil {
+			return err
+		}
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.State.LastSeq+1
+	}
+	return nil
 }
 
 // release stops a stream's consumer and deletes it on the server at once,

@@ -63,6 +63,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 	var stop error // set once publishing cannot go on
 	maxPayload := s.nc.MaxPayload()
 	b := newBatchMsgs(len(events))
+	s.subjects(b, events)
 	// One stall option for the batch while there is room among the
 	// pending acknowledgements; an exact one (what is left of ctx) when a
 	// publish may have to wait.
@@ -128,14 +129,18 @@ func classifyPublish(err error) error {
 }
 
 // batchMsgs holds the messages of one StoreBatch call. Their structs, header
-// values and encoded bodies are carved out of a few allocations per call
-// rather than several per event. Nothing is reused across calls: nats.go
-// keeps each message until its acknowledgement (and resends it after a
-// "no responders" answer), possibly after StoreBatch has given up on it.
+// values, subjects and encoded bodies are carved out of a few allocations
+// per call rather than several per event. Nothing is reused across calls:
+// nats.go keeps each message until its acknowledgement (and resends it after
+// a "no responders" answer), possibly after StoreBatch has given up on it.
 type batchMsgs struct {
 	msgs  []nats.Msg
 	ids   []string // the Nats-Msg-Id header values
 	arena []byte   // encoded bodies, each capped at its own length
+
+	subj    string  // every event's subject, one after the other
+	ends    []int   // the end of events[i]'s subject in subj
+	subjErr []error // why events[i] has no subject; nil if all have one
 }
 
 // arenaChunk is the size of one block of encoded bodies; a body that does
@@ -143,7 +148,41 @@ type batchMsgs struct {
 const arenaChunk = 64 << 10
 
 func newBatchMsgs(n int) *batchMsgs {
-	return &batchMsgs{msgs: make([]nats.Msg, n), ids: make([]string, n)}
+	return &batchMsgs{msgs: make([]nats.Msg, n), ids: make([]string, n), ends: make([]int, n)}
+}
+
+// subjects builds the subject of every event into b as one string (one
+// allocation per batch instead of one per event). An event whose subject
+// cannot be built gets an empty one and its error in b.subjErr.
+func (s *Store) subjects(b *batchMsgs, events []event.JobEvent) {
+	// 64 bytes fit a typical subject ("naq.events.prod.api.job-123.started");
+	// append grows the buffer for longer ones.
+	buf := make([]byte, 0, len(events)*64)
+	for i := range events {
+		ev := &events[i]
+		var err error
+		buf, err = s.scheme.AppendFor(buf, s.cfg.env, s.cfg.svc, ev.JobID, ev.Type)
+		if err != nil {
+			if b.subjErr == nil {
+				b.subjErr = make([]error, len(events))
+			}
+			b.subjErr[i] = fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		b.ends[i] = len(buf)
+	}
+	b.subj = string(buf)
+}
+
+// subject returns the subject of the i-th event.
+func (b *batchMsgs) subject(i int) (string, error) {
+	if b.subjErr != nil && b.subjErr[i] != nil {
+		return "", b.subjErr[i]
+	}
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.subj[start:b.ends[i]], nil
 }
 
 // encode appends ev's v1.0 document (validating it first) and returns it.
@@ -168,9 +207,9 @@ func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int6
 	if err != nil {
 		return nil, fmt.Errorf("event %q: %w", ev.ID, err)
 	}
-	subj, err := s.scheme.ForEvent(s.cfg.env, s.cfg.svc, ev)
+	subj, err := b.subject(i)
 	if err != nil {
-		return nil, fmt.Errorf("event %s: %w", ev.ID, err)
+		return nil, err
 	}
 	if size := int64(len(data) + msgIDHeaderOverhead + len(ev.ID)); size > maxPayload {
 		return nil, fmt.Errorf("%w: event %s (job %s, %s) is %d bytes encoded with its header, the server's max payload is %d",

@@ -31,5 +31,8 @@
 // reconnects with the Last-Event-ID header (or ?last_event_id=) resumes right
 // after that sequence and misses nothing still retained; ?history=true starts
 // with every stored event matching the filters; otherwise the stream starts
-// with the events stored after the request arrived.
+// right after the store's last sequence, read (from the store's health)
+// before the response headers are sent: every event stored after the client
+// has the headers is delivered, whatever the app's and the store's clocks
+// say.
 package httpapi

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		bad(w, err)
 		return
+	}
+	if opts == (event.StreamOptions{}) {
+		opts = a.fromNow(r.Context())
 	}
 	rc := http.NewResponseController(w)
 	// A stream outlives the server's write timeout, if any.
@@ -114,9 +118,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 
 // streamOptions reads where the stream starts: after Last-Event-ID (header,
 // or ?last_event_id=), else from the first stored event with ?history=true,
-// else from the events stored from now on. "From now on" is pinned to the
-// time the request arrived, so events stored while the stream is being set
-// up are not missed.
+// else (the zero options) from the events stored from now on: see fromNow.
 func streamOptions(r *http.Request) (event.StreamOptions, error) {
 	q := r.URL.Query()
 	history, err := parseBool(q, "history")
@@ -139,5 +141,41 @@ func streamOptions(r *http.Request) (event.StreamOptions, error) {
 	if history {
 		return event.StreamOptions{History: true}, nil
 	}
-	return event.StreamOptions{FromTime: time.Now()}, nil
+	return event.StreamOptions{}, nil
+}
+
+// fromNow pins "the events stored from now on" before the response headers
+// go out, so that the client misses nothing stored after it sees them: the
+// stream starts after the store's last sequence, which the store's Health
+// reports as Detail["last_seq"] (memory, file and JetStream stores do). Not
+// a time: the app's clock is not the store's (a NATS server's), and a skew
+// would skip or replay events. Nor the zero options alone: they start where
+// the store's iterator is when the stream goroutine first pulls, which may
+// be after the headers. A store whose health reports no last sequence (or
+// fails) gets the zero options.
+func (a *API) fromNow(ctx context.Context) event.StreamOptions {
+	h, err := a.store.Health(ctx)
+	if err != nil {
+		a.slog.Debug("stream: store health failed; starting where the store's stream starts", "err", err)
+		return event.StreamOptions{}
+	}
+	if seq, ok := lastSeq(h.Detail["last_seq"]); ok && seq < math.MaxUint64 {
+		return event.StreamOptions{FromSeq: seq + 1}
+	}
+	return event.StreamOptions{}
+}
+
+// lastSeq reads a sequence number from a health detail value.
+func lastSeq(v any) (uint64, bool) {
+	switch n := v.(type) {
+	case uint64:
+		return n, true
+	case int:
+		return uint64(n), n >= 0
+	case int64:
+		return uint64(n), n >= 0
+	case uint:
+		return uint64(n), true
+	}
+	return 0, false
 }

@@ -1,6 +1,11 @@
 package metrics
 
 import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,17 +97,49 @@ var (
 	procTimeouts     = desc("processor", "timeouts_total", "Handler calls that overran the handler timeout.")
 	procUndecodable  = desc("processor", "undecodable_total", "Messages that did not decode.")
 	procSourceErrors = desc("processor", "source_errors_total", "Consume calls that returned an error.")
+	procAbandoned    = desc("processor", "abandoned_total", "Messages nak'd for immediate redelivery because the processor was stopping.")
+	procSettleErrors = desc("processor", "settle_errors_total", "Ack, Nak or Term calls the consumer refused (redelivered after the ack wait).")
 	procInFlight     = desc("processor", "in_flight", "Messages being handled now.")
-	procLag          = desc("processor", "lag", "Events stored but not yet delivered to the consumer.")
+	procLag          = desc("processor", "lag", "Events stored but not yet delivered to the consumer (its num_pending, read at scrape time).")
+	procAckPending   = desc("processor", "ack_pending", "Events delivered to the consumer but not yet acknowledged (its num_ack_pending, read at scrape time).")
+	procLagErrors    = desc("processor", "lag_errors_total", "Scrapes whose consumer info request failed (the lag series is then left out).")
+	procHandleTime   = desc("processor", "handle_duration_seconds",
+		"Time from a delivery's first handler call to its settlement. Quantiles are upper bounds within 12.5 %, over the whole run.")
+	procHandleMax = desc("processor", "handle_duration_max_seconds", "Longest time from a delivery's first handler call to its settlement.")
+	procDelay     = desc("processor", "delay_seconds",
+		"Time from an event's timestamp (when it was logged) to its first handler call. Quantiles are upper bounds within 12.5 %, over the whole run.")
+	procDelayMax = desc("processor", "delay_max_seconds", "Longest time from an event's timestamp to its first handler call.")
 )
 
-type processorCollector struct{ p *processor.Processor }
+// lagTimeout bounds the consumer info request of one scrape.
+const lagTimeout = 2 * time.Second
+
+type processorCollector struct {
+	p         *processor.Processor
+	lag       LagSource // nil: the lag is p.Stats().Lag
+	lagErrors atomic.Uint64
+	log       *slog.Logger
+}
 
 func (c *processorCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{procReceived, procHandled, procFailed, procRetried, procDead, procDeadErrors,
-		procPanics, procTimeouts, procUndecodable, procSourceErrors, procInFlight, procLag} {
+		procPanics, procTimeouts, procUndecodable, procSourceErrors, procAbandoned, procSettleErrors, procInFlight,
+		procLag, procHandleTime, procHandleMax, procDelay, procDelayMax} {
 		ch <- d
 	}
+	if c.lag != nil {
+		ch <- procAckPending
+		ch <- procLagErrors
+	}
+}
+
+// summary is a processor.Latency as a Prometheus summary: its count, the
+// sum (mean × count) and the 0.5, 0.9 and 0.99 quantiles, in seconds. The
+// domain keeps quantiles, not buckets, so a histogram cannot be made of it.
+func summary(d *prometheus.Desc, l processor.Latency) prometheus.Metric {
+	return prometheus.MustNewConstSummary(d, l.Count, l.Mean.Seconds()*float64(l.Count), map[float64]float64{
+		0.5: l.P50.Seconds(), 0.9: l.P90.Seconds(), 0.99: l.P99.Seconds(),
+	})
 }
 
 func (c *processorCollector) Collect(ch chan<- prometheus.Metric) {
@@ -117,8 +154,28 @@ func (c *processorCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(procTimeouts, s.Timeouts)
 	ch <- counter(procUndecodable, s.Undecodable)
 	ch <- counter(procSourceErrors, s.SourceErrors)
+	ch <- counter(procAbandoned, s.Abandoned)
+	ch <- counter(procSettleErrors, s.SettleErrors)
 	ch <- gauge(procInFlight, float64(s.InFlight))
-	ch <- gauge(procLag, float64(s.Lag))
+	ch <- summary(procHandleTime, s.HandleTime)
+	ch <- gauge(procHandleMax, s.HandleTime.Max.Seconds())
+	ch <- summary(procDelay, s.Delay)
+	ch <- gauge(procDelayMax, s.Delay.Max.Seconds())
+	if c.lag == nil {
+		ch <- gauge(procLag, float64(s.Lag))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), lagTimeout)
+	defer cancel()
+	pending, ackPending, err := c.lag.Lag(ctx)
+	if err != nil {
+		c.lagErrors.Add(1)
+		c.log.Warn("metrics: consumer lag unavailable", "err", err)
+	} else {
+		ch <- gauge(procLag, float64(pending))
+		ch <- gauge(procAckPending, float64(ackPending))
+	}
+	ch <- counter(procLagErrors, c.lagErrors.Load())
 }
 
 var (

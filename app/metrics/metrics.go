@@ -1,6 +1,7 @@
 // Package metrics exposes the service's counters to Prometheus: the event
 // logger's (logged, stored, retried, dropped by reason, spilled, replayed,
-// buffer depth, batches, flush latency), the processor's, the NATS
+// buffer depth, batches, flush latency), the processor's (counters, handler
+// latency and end-to-end delay as summaries, consumer lag), the NATS
 // connection's state and the events stored and processed per type.
 //
 // Counters the domain keeps (logger.Stats, processor.Stats, nats.Statistics)
@@ -11,7 +12,9 @@
 package metrics
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -105,9 +108,26 @@ func (m *Metrics) Logger(l *logger.Logger) {
 	m.reg.MustRegister(&loggerCollector{l: l})
 }
 
-// Processor adds the counters and gauges of p.Stats().
-func (m *Metrics) Processor(p *processor.Processor) {
-	m.reg.MustRegister(&processorCollector{p: p})
+// LagSource reports a consumer's backlog at the time of the call:
+// processing.ConsumerLag reads it from the server.
+type LagSource interface {
+	// Lag returns the events stored but not yet delivered (pending) and
+	// those delivered but not yet acknowledged (ackPending).
+	Lag(ctx context.Context) (pending, ackPending uint64, err error)
+}
+
+// Processor adds the counters, gauges and latency summaries of p.Stats().
+// With lag (not nil) the lag series are read from it at each scrape (with a
+// 2 s timeout; a failure is logged to log, counted in
+// naq_events_processor_lag_errors_total and leaves the lag out of that
+// scrape), so they stay current while nothing is delivered; without it the
+// lag is p.Stats().Lag, the pending count seen with the latest delivery.
+// A nil log means slog.Default().
+func (m *Metrics) Processor(p *processor.Processor, lag LagSource, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	m.reg.MustRegister(&processorCollector{p: p, lag: lag, log: log})
 }
 
 // NATS adds the connection state and statistics of nc.

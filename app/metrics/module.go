@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"log/slog"
+
 	"github.com/nats-io/nats.go"
 	"go.uber.org/fx"
 
@@ -13,10 +15,12 @@ import (
 // Sources are what the module's metrics read; each is optional.
 type Sources struct {
 	fx.In
-	Logger     *logger.Logger         `optional:"true"`
-	Processor  *processor.Processor   `optional:"true"`
-	Conn       *nats.Conn             `optional:"true"`
-	TypeCounts *processing.TypeCounts `optional:"true"`
+	Logger     *logger.Logger          `optional:"true"`
+	Processor  *processor.Processor    `optional:"true"`
+	Conn       *nats.Conn              `optional:"true"`
+	TypeCounts *processing.TypeCounts  `optional:"true"`
+	Lag        *processing.ConsumerLag `optional:"true"`
+	Log        *slog.Logger            `optional:"true"`
 }
 
 // Module provides *Metrics, also as the eventlog.BatchObserver that times
@@ -32,7 +36,11 @@ func Register(m *Metrics, s Sources) {
 		m.Logger(s.Logger)
 	}
 	if s.Processor != nil {
-		m.Processor(s.Processor)
+		var lag LagSource
+		if s.Lag != nil {
+			lag = s.Lag
+		}
+		m.Processor(s.Processor, lag, s.Log)
 	}
 	if s.Conn != nil {
 		m.NATS(s.Conn)

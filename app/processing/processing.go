@@ -76,12 +76,48 @@ func New(ctx context.Context, nc *nats.Conn, cfg config.Config, counts *TypeCoun
 	return p, nil
 }
 
-// Module provides *TypeCounts and a *processor.Processor that is started
-// with the app and stopped (within the stop deadline) after the logger and
-// before the store. It needs JetStream storage: include it only then.
+// ConsumerLag reads the backlog of a durable consumer from the server when
+// asked, so that it is current even while nothing is delivered (the
+// processor's Stats().Lag is the pending count of the latest delivery and
+// goes stale when deliveries stop). It is safe for concurrent use.
+type ConsumerLag struct {
+	js      jetstream.JetStream
+	stream  string
+	durable string
+}
+
+// NewConsumerLag returns the ConsumerLag of the consumer durable on stream.
+// It does no I/O.
+func NewConsumerLag(nc *nats.Conn, stream, durable string) (*ConsumerLag, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("JetStream context: %w", err)
+	}
+	return &ConsumerLag{js: js, stream: stream, durable: durable}, nil
+}
+
+// Lag asks the server for the consumer's info (one request) and returns
+// its num_pending, the events stored but not yet delivered to any instance,
+// and its num_ack_pending, those delivered but not yet acknowledged.
+func (c *ConsumerLag) Lag(ctx context.Context) (pending, ackPending uint64, err error) {
+	cons, err := c.js.Consumer(ctx, c.stream, c.durable)
+	if err != nil {
+		return 0, 0, fmt.Errorf("consumer %q on stream %q: %w", c.durable, c.stream, err)
+	}
+	info := cons.CachedInfo() // just fetched by Consumer
+	return info.NumPending, uint64(max(info.NumAckPending, 0)), nil
+}
+
+// Module provides *TypeCounts, the *ConsumerLag of the durable consumer,
+// and a *processor.Processor that is started with the app and stopped
+// (within the stop deadline) after the logger and before the store. It
+// needs JetStream storage: include it only then.
 var Module = fx.Module("processing",
 	fx.Provide(
 		func() *TypeCounts { return new(TypeCounts) },
+		func(nc *nats.Conn, cfg config.Config) (*ConsumerLag, error) {
+			return NewConsumerLag(nc, cfg.Stream.Name, Durable)
+		},
 		// The store is a dependency only for the order of stop hooks: made
 		// after the store, the processor stops before it closes.
 		func(lc fx.Lifecycle, nc *nats.Conn, _ ports.Store, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {

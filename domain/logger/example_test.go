@@ -45,7 +45,11 @@ func Example() {
 
 func ExampleLogger_LogSync() {
 	l := logger.New(printStore{})
-	defer l.Close(context.Background())
+	defer func() {
+		if err := l.Close(context.Background()); err != nil {
+			fmt.Println("close:", err)
+		}
+	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

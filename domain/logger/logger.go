@@ -128,7 +128,7 @@ func (l *Logger) Log(ev event.JobEvent) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("logger: %w", err)
 	}
-	_, err := l.enqueue(nil, &ev, nil)
+	_, err := l.enqueue(context.Background(), false, &ev, nil)
 	return err
 }
 
@@ -139,7 +139,7 @@ func (l *Logger) LogCtx(ctx context.Context, ev event.JobEvent) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("logger: %w", err)
 	}
-	_, err := l.enqueue(ctx, &ev, nil)
+	_, err := l.enqueue(ctx, true, &ev, nil)
 	return err
 }
 
@@ -154,7 +154,7 @@ func (l *Logger) LogSync(ctx context.Context, ev event.JobEvent) error {
 		return fmt.Errorf("logger: %w", err)
 	}
 	w := make(chan error, 1)
-	seq, err := l.enqueue(ctx, &ev, w)
+	seq, err := l.enqueue(ctx, true, &ev, w)
 	if err != nil {
 		return err
 	}
@@ -170,9 +170,10 @@ func (l *Logger) LogSync(ctx context.Context, ev event.JobEvent) error {
 }
 
 // enqueue appends ev, applying the overflow policy when the buffer is full.
-// ctx nil means never wait. w, if not nil, is registered to receive the
+// Under the Block policy it waits for room until ctx is done if wait is
+// true, and refuses at once otherwise (Log). w, if not nil, is registered to receive the
 // event's fate. It returns the event's sequence number.
-func (l *Logger) enqueue(ctx context.Context, ev *event.JobEvent, w chan error) (uint64, error) {
+func (l *Logger) enqueue(ctx context.Context, wait bool, ev *event.JobEvent, w chan error) (uint64, error) {
 	var (
 		signal  bool
 		dropped event.JobEvent
@@ -181,7 +182,7 @@ func (l *Logger) enqueue(ctx context.Context, ev *event.JobEvent, w chan error) 
 	l.mu.Lock()
 	for l.q.n+l.held >= l.cfg.maxBufferSize && !l.closed {
 		if l.cfg.overflow == Block {
-			if ctx == nil {
+			if !wait {
 				l.st.Refused++
 				l.mu.Unlock()
 				return 0, fmt.Errorf("%w: %d events held; Log does not wait under the Block policy, use LogCtx", ErrBufferFull, l.cfg.maxBufferSize)

@@ -23,6 +23,19 @@ type fakeSource struct {
 	changed chan struct{} // signalled on every settlement or beat
 	letters []Letter
 	dlqErr  error // DeadLetter fails with it while set
+	dlqFail int   // DeadLetter fails this many more times
+	dlqCall int   // DeadLetter calls
+
+	delivered map[uint64]uint64   // highest delivery number per sequence
+	first     map[uint64]*fakeMsg // first delivery per sequence
+	// With ackWait set (expireAfter), a message neither settled nor
+	// reported in progress for ackWait is delivered again, as JetStream
+	// does; expired counts those redeliveries per sequence, sweeps the
+	// watchdog's rounds.
+	ackWait time.Duration
+	touched map[uint64]time.Time // unsettled sequences: last delivery or InProgress
+	expired map[uint64]int
+	sweeps  int
 }
 
 type settlement struct {
@@ -34,13 +47,26 @@ type settlement struct {
 }
 
 func newFakeSource() *fakeSource {
-	return &fakeSource{in: make(chan *fakeMsg, 4096), beats: map[uint64]int{}, changed: make(chan struct{}, 1)}
+	return &fakeSource{in: make(chan *fakeMsg, 4096), beats: map[uint64]int{}, changed: make(chan struct{}, 1),
+		delivered: map[uint64]uint64{}, first: map[uint64]*fakeMsg{}, touched: map[uint64]time.Time{}, expired: map[uint64]int{}}
 }
 
+// expireAfter turns on redelivery after d without settlement or
+// in-progress report. Call it before the processor starts.
+func (s *fakeSource) expireAfter(d time.Duration) { s.ackWait = d }
+
 func (s *fakeSource) Consume(ctx context.Context, deliver func(Message)) error {
+	if s.ackWait > 0 {
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { s.watchdog(ctx) })
+	}
 	for {
 		select {
 		case m := <-s.in:
+			s.mu.Lock()
+			s.touched[m.seq] = time.Now()
+			s.mu.Unlock()
 			deliver(m)
 		case <-ctx.Done():
 			return nil
@@ -48,11 +74,44 @@ func (s *fakeSource) Consume(ctx context.Context, deliver func(Message)) error {
 	}
 }
 
+// watchdog redelivers expired messages until ctx ends.
+func (s *fakeSource) watchdog(ctx context.Context) {
+	t := time.NewTicker(s.ackWait / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			var due []uint64
+			for seq, last := range s.touched {
+				if now.Sub(last) >= s.ackWait {
+					s.touched[seq] = now
+					s.expired[seq]++
+					due = append(due, seq)
+				}
+			}
+			s.sweeps++
+			s.mu.Unlock()
+			for _, seq := range due {
+				s.redeliver(seq)
+			}
+			s.signal()
+		}
+	}
+}
+
 func (s *fakeSource) DeadLetter(_ context.Context, l Letter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dlqCall++
 	if s.dlqErr != nil {
 		return s.dlqErr
+	}
+	if s.dlqFail > 0 {
+		s.dlqFail--
+		return errors.New("dlq refused")
 	}
 	s.letters = append(s.letters, l)
 	return nil
@@ -60,11 +119,29 @@ func (s *fakeSource) DeadLetter(_ context.Context, l Letter) error {
 
 // publish queues an event for delivery.
 func (s *fakeSource) publish(seq uint64, ev event.JobEvent) {
-	s.in <- &fakeMsg{src: s, seq: seq, delivered: 1, rec: event.Record{Seq: seq, Environment: "test", Service: "svc", Event: ev}}
+	s.add(&fakeMsg{src: s, seq: seq, delivered: 1, rec: event.Record{Seq: seq, Environment: "test", Service: "svc", Event: ev}})
+}
+
+func (s *fakeSource) add(m *fakeMsg) {
+	s.mu.Lock()
+	s.delivered[m.seq] = 1
+	s.first[m.seq] = m
+	s.mu.Unlock()
+	s.in <- m
+}
+
+// redeliver queues the next delivery of a published sequence, as the
+// server does after a nak or an expired ack wait.
+func (s *fakeSource) redeliver(seq uint64) {
+	s.mu.Lock()
+	s.delivered[seq]++
+	n, first := s.delivered[seq], s.first[seq]
+	s.mu.Unlock()
+	s.in <- &fakeMsg{src: s, seq: seq, delivered: n, rec: first.rec, decodeErr: first.decodeErr}
 }
 
 func (s *fakeSource) publishGarbage(seq uint64) {
-	s.in <- &fakeMsg{src: s, seq: seq, delivered: 1, decodeErr: fmt.Errorf("%w: not JSON", event.ErrInvalid)}
+	s.add(&fakeMsg{src: s, seq: seq, delivered: 1, decodeErr: fmt.Errorf("%w: not JSON", event.ErrInvalid)})
 }
 
 func (s *fakeSource) record(st settlement) {
@@ -95,6 +172,15 @@ func (s *fakeSource) count(kind string) int {
 		}
 	}
 	return n
+}
+
+func (s *fakeSource) expiries() (expired, sweeps int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.expired {
+		expired += n
+	}
+	return expired, s.sweeps
 }
 
 func (s *fakeSource) deadLetters() []Letter {
@@ -130,6 +216,9 @@ func (m *fakeMsg) settle(st settlement) error {
 		panic(fmt.Sprintf("message %d settled twice (%s)", m.seq, st.kind))
 	}
 	st.seq, st.delivered = m.seq, m.delivered
+	m.src.mu.Lock()
+	delete(m.src.touched, m.seq) // a settlement of any delivery settles the sequence
+	m.src.mu.Unlock()
 	m.src.record(st)
 	return nil
 }
@@ -137,7 +226,7 @@ func (m *fakeMsg) settle(st settlement) error {
 func (m *fakeMsg) Ack() error { return m.settle(settlement{kind: "ack"}) }
 func (m *fakeMsg) Nak(d time.Duration) error {
 	err := m.settle(settlement{kind: "nak", delay: d})
-	m.src.in <- &fakeMsg{src: m.src, seq: m.seq, delivered: m.delivered + 1, rec: m.rec, decodeErr: m.decodeErr}
+	m.src.redeliver(m.seq)
 	return err
 }
 func (m *fakeMsg) Term(reason string) error {
@@ -146,6 +235,9 @@ func (m *fakeMsg) Term(reason string) error {
 func (m *fakeMsg) InProgress() error {
 	m.src.mu.Lock()
 	m.src.beats[m.seq]++
+	if _, ok := m.src.touched[m.seq]; ok {
+		m.src.touched[m.seq] = time.Now()
+	}
 	m.src.mu.Unlock()
 	m.src.signal()
 	return nil

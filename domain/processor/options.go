@@ -26,6 +26,7 @@ type config struct {
 	deadLetter     DeadLetterSink
 	middlewares    []Middleware
 	jobOrdering    bool
+	restartBackoff func(attempt uint64) time.Duration // after a Consume error; a test seam
 }
 
 // Option configures New.
@@ -135,6 +136,7 @@ func defaults() config {
 		maxDeliveries:  DefaultMaxDeliveries,
 		backoff:        expBackoff(DefaultBackoffMin, DefaultBackoffMax),
 		logger:         slog.Default(),
+		restartBackoff: expBackoff(100*time.Millisecond, 10*time.Second),
 	}
 }
 

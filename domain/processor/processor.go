@@ -167,7 +167,7 @@ func (p *Processor) Stop(ctx context.Context) error {
 // consume runs the source until Stop, restarting it after errors.
 func (p *Processor) consume(ctx context.Context) {
 	defer close(p.consumeDone)
-	backoff := expBackoff(100*time.Millisecond, 10*time.Second)
+	backoff := p.cfg.restartBackoff
 	for attempt := uint64(1); ; attempt++ {
 		err := p.src.Consume(ctx, p.dispatch)
 		if ctx.Err() != nil {

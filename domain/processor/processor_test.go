@@ -301,27 +301,6 @@ func TestRetryBackoffThenDeadLetter(t *testing.T) {
 	}
 }
 
-func TestDeadLetterFailureNaksAndRetries(t *testing.T) {
-	src := newFakeSource()
-	src.dlqErr = errors.New("dlq down")
-	p := start(t, src, WithMaxDeliveries(1))
-	mustHandle(t, p, event.TypeFailed, func(context.Context, event.JobEvent) error { return errBoom })
-	src.publish(1, ev("j", event.TypeFailed))
-	eventually(t, "dead letter error", func() bool { return p.Stats().DeadLetterErrors >= 1 })
-	src.mu.Lock()
-	src.dlqErr = nil
-	src.mu.Unlock()
-	eventually(t, "term", func() bool { return src.count("term") == 1 })
-	if n := len(src.deadLetters()); n != 1 {
-		t.Errorf("dead letters = %d, want 1", n)
-	}
-	// The redelivery is delivered more often than MaxDeliveries: dead-lettered
-	// as "redelivered too often" without running the handler again.
-	if l := src.deadLetters()[0]; l.Reason != ReasonRedelivered {
-		t.Errorf("reason = %q, want %q", l.Reason, ReasonRedelivered)
-	}
-}
-
 func TestUndecodableIsTerminatedNotRetried(t *testing.T) {
 	src := newFakeSource()
 	p := start(t, src)

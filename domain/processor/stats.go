@@ -40,6 +40,7 @@ type Stats struct {
 	// SourceErrors counts Consume calls that returned an error (each is
 	// retried after a backoff).
 	SourceErrors uint64
+	Duplicates   uint64
 	// InFlight is how many messages are being handled now.
 	InFlight int64
 	// Lag is the consumer's pending count reported with the latest

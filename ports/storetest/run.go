@@ -104,7 +104,9 @@ func WithBackendName(name string) Option {
 //   - Job, ByType, List: results in store order (ascending Seq), Page applied
 //     after filtering; a job with no events is an empty result and a nil error
 //     (not ErrNotFound); a negative Page.Limit or Page.Offset is ErrInvalid.
-//   - Count(f) == len(List(f, Page{})) for every filter.
+//   - Count(f) == len(List(f, Page{})) for every filter, on stores holding
+//     only valid events (the suite stores nothing else; Count may also count
+//     undecodable stored messages a read skips, see ports.Reader).
 //   - Invalid input (a job id, environment or service that is not a subject
 //     token, an unknown type, a negative page) wraps ports.ErrInvalid and the
 //     message names the value. It applies to reads as well, so "*" or "a.b"

@@ -2,6 +2,7 @@ package loggerjs_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"slices"
 	"strconv"
@@ -18,15 +19,26 @@ import (
 	"github.com/naq-go/events/domain/logger"
 )
 
-// The benchmarks run the logger over the JetStream store on an embedded
-// nats-server (file storage, a temporary directory), in the benchmark's
-// own process. `make bench-logger` runs the natscli baseline first and
-// passes its figure in EnvBaseline, so that BenchmarkSustained512B can
-// report the ratio ("x-natscli").
+// The benchmarks run the logger over the JetStream store. By default the
+// nats-server is embedded in the benchmark's own process (file storage, a
+// temporary directory), so that plain `go test -bench` needs nothing else.
+// That server shares the process's GC and scheduler with the client, while
+// natscli's baseline publishes to a separate nats-server process; for a
+// like-for-like comparison `make bench-logger` starts one nats-server
+// process, runs natscli and these benchmarks against it in turn, and passes
+// its URL in EnvNATSURL and natscli's figure in EnvBaseline, so that
+// BenchmarkSustained512B can report the ratio ("x-natscli").
 
 // EnvBaseline names the environment variable holding natscli's
 // `nats bench js pub async --dedup --size=512B` figure, in msgs/s.
 const EnvBaseline = "NAQ_BASELINE_MSGS_PER_SEC"
+
+// EnvNATSURL names the environment variable holding the URL of an external
+// nats-server for the benchmarks. When it is set they use that server
+// instead of an embedded one: each benchmark run deletes the store's stream
+// (jsstore.DefaultStream) first, so that it starts empty, and again at the
+// end. Nothing else on that server is touched.
+const EnvNATSURL = "NAQ_BENCH_NATS_URL"
 
 // benchJobs is how many jobs (subjects per type) the sustained benchmarks
 // spread events over, as natscli's --multisubject does.
@@ -40,9 +52,32 @@ type benchFixture struct {
 
 func newBenchFixture(b *testing.B) benchFixture {
 	b.Helper()
-	srv := startServer(b)
-	nc := connect(b, srv.ClientURL())
+	url := os.Getenv(EnvNATSURL)
+	if url == "" {
+		url = startServer(b).ClientURL()
+	} else {
+		// An admin connection of its own, closed last (cleanups run in
+		// reverse): the stream is deleted after the store and its
+		// connection are closed.
+		admin := connect(b, url)
+		deleteBenchStream(b, admin)
+		b.Cleanup(func() { deleteBenchStream(b, admin) })
+	}
+	nc := connect(b, url)
 	return benchFixture{nc: nc, st: newStore(b, nc)}
+}
+
+// deleteBenchStream deletes the store's stream on an external server, if
+// it exists.
+func deleteBenchStream(b *testing.B, nc *nats.Conn) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	require.NoError(b, err)
+	if err := js.DeleteStream(ctx, jsstore.DefaultStream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		require.NoError(b, err, "deleting stream %s on %s", jsstore.DefaultStream, nc.ConnectedUrlRedacted())
+	}
 }
 
 // eventSource hands out copies of one 512-byte template event with ids and
@@ -164,6 +199,7 @@ func BenchmarkSustained512B(b *testing.B) {
 		opts []logger.Option
 	}{
 		{"logger", nil},
+		{"logger-batch1000", []logger.Option{logger.WithBatchSize(1000), logger.WithMaxBufferSize(10_000)}},
 		{"logger-batch2000", []logger.Option{logger.WithBatchSize(2000), logger.WithMaxBufferSize(20_000)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -290,15 +326,25 @@ func (c *ackClock) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
 
 // BenchmarkLatency1k measures the time from Log to the store's
 // acknowledgement at 1,000 events/s (one 512-byte event per millisecond,
-// paced by a ticker), b.N events: p50, p99 and max.
+// paced by a ticker), b.N events: p50, p99 and max, for three batch sizes
+// (at this rate a batch rarely holds more than one event, so the batch size
+// should not matter; the sub-benchmarks show it does not).
 func BenchmarkLatency1k(b *testing.B) {
+	for _, n := range []int{500, 1000, 2000} {
+		b.Run("batch"+strconv.Itoa(n), func(b *testing.B) {
+			benchLatency1k(b, logger.WithBatchSize(n))
+		})
+	}
+}
+
+func benchLatency1k(b *testing.B, opts ...logger.Option) {
 	f := newBenchFixture(b)
 	src := newEventSource(b, b.N)
 	c := &ackClock{Store: f.st, index: make(map[string]int, b.N), logged: make([]time.Time, b.N), lat: make([]time.Duration, 0, b.N)}
 	for i, id := range src.ids {
 		c.index[id] = i
 	}
-	l := logger.New(c, logger.WithSlog(quiet))
+	l := logger.New(c, append([]logger.Option{logger.WithSlog(quiet)}, opts...)...)
 	b.ReportAllocs()
 	b.ResetTimer()
 	tick := time.NewTicker(time.Millisecond)

@@ -1,0 +1,108 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/naq-go/events/adapters/jsstore"
+	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/processing"
+	"github.com/naq-go/events/domain/event"
+)
+
+// value returns the value of the series named exactly series (name and
+// labels) in a scrape, failing the test when it is missing.
+func value(t *testing.T, out, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(out)
+	require.NotNil(t, m, "series %s missing from:\n%s", series, out)
+	v, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	return v
+}
+
+// TestProcessorMetrics runs the service's processor on an embedded NATS
+// server and reads /metrics: handler latency and delay summaries, the
+// abandoned and settle-error counters, and a lag read from the consumer at
+// scrape time, so that it shows the backlog while the processor is stopped
+// rather than the pending count of its last delivery.
+func TestProcessorMetrics(t *testing.T) {
+	srv, err := natsembed.Start()
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	store, err := jsstore.New(ctx, nc, jsstore.WithStream(cfg.Stream.Name))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+
+	counts := new(processing.TypeCounts)
+	p, err := processing.New(ctx, nc, cfg, counts, slog.Default())
+	require.NoError(t, err)
+	lag, err := processing.NewConsumerLag(nc, cfg.Stream.Name, processing.Durable)
+	require.NoError(t, err)
+	m := New()
+	m.Processor(p, lag, nil)
+
+	storeN := func(from, n int) {
+		evs := make([]event.JobEvent, n)
+		for i := range evs {
+			evs[i] = event.Enqueued(fmt.Sprintf("job-%d", from+i), "q", 1)
+		}
+		require.NoError(t, store.StoreBatch(ctx, evs))
+	}
+	storeN(0, 10)
+	require.NoError(t, p.Start(ctx))
+	deadline := time.Now().Add(20 * time.Second)
+	for p.Stats().Handled < 10 {
+		require.True(t, time.Now().Before(deadline), "handled %d of 10", p.Stats().Handled)
+		<-time.After(5 * time.Millisecond)
+	}
+
+	out := scrape(t, m)
+	assert.Equal(t, 10.0, value(t, out, "naq_events_processor_handled_total"))
+	assert.Equal(t, 10.0, value(t, out, "naq_events_processor_handle_duration_seconds_count"))
+	assert.Equal(t, 10.0, value(t, out, "naq_events_processor_delay_seconds_count"))
+	for _, q := range []string{"0.5", "0.9", "0.99"} {
+		for _, name := range []string{"handle_duration_seconds", "delay_seconds"} {
+			v := value(t, out, fmt.Sprintf(`naq_events_processor_%s{quantile="%s"}`, name, q))
+			assert.True(t, v >= 0 && v < 20, "%s quantile %s = %v s", name, q, v)
+		}
+	}
+	sum := value(t, out, "naq_events_processor_delay_seconds_sum")
+	assert.True(t, sum > 0 && sum < 10*20, "delay sum %v s", sum)
+	assert.LessOrEqual(t, value(t, out, `naq_events_processor_handle_duration_seconds{quantile="0.99"}`),
+		value(t, out, "naq_events_processor_handle_duration_max_seconds")*1.125+1e-9)
+	assert.Equal(t, 0.0, value(t, out, "naq_events_processor_abandoned_total"))
+	assert.Equal(t, 0.0, value(t, out, "naq_events_processor_settle_errors_total"))
+	assert.Equal(t, 0.0, value(t, out, "naq_events_processor_lag"))
+	assert.Equal(t, 0.0, value(t, out, "naq_events_processor_lag_errors_total"))
+
+	// The processor stops: no delivery reports a pending count any more,
+	// but the backlog grows and the lag says so.
+	require.NoError(t, p.Stop(ctx))
+	storeN(100, 7)
+	out = scrape(t, m)
+	assert.Equal(t, 7.0, value(t, out, "naq_events_processor_lag"), "lag while the processor is stopped")
+	assert.Equal(t, 0.0, value(t, out, "naq_events_processor_ack_pending"))
+
+	// A failing consumer info request is counted and leaves the lag out.
+	nc.Close()
+	out = scrape(t, m)
+	assert.NotContains(t, out, "naq_events_processor_lag ")
+	assert.Equal(t, 1.0, value(t, out, "naq_events_processor_lag_errors_total"))
+}
