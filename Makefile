@@ -29,7 +29,9 @@ RUN_ARGS ?= serve --demo
 BENCH ?= .
 BENCH_FLAGS ?=
 BENCH_BASELINE_MSGS ?= 200000
-# `make bench-logger`: rounds of natscli baseline + logger throughput.
+# `make bench-logger`: rounds of natscli baseline + logger throughput, both
+# against one nats-server process (NAQ_BENCH_SETUP=embedded: the Go side on
+# an in-process server instead, not like for like).
 BENCH_ROUNDS ?= 3
 BENCH_RESULTS := bench-results
 
@@ -102,7 +104,7 @@ bench: natscli nats-server ## the natscli baseline, then the benchmarks of $(BEN
 	echo "saved in $$out"; exit $$status
 
 .PHONY: bench-logger
-bench-logger: natscli nats-server ## logger vs natscli in alternating rounds (ratio, median), Log ns/op, latency p50/p99
+bench-logger: natscli nats-server ## logger vs natscli on one nats-server process, paired runs (ratio, median), Log ns/op, latency p50/p99
 	@mkdir -p $(BENCH_RESULTS)
 	@out=$(BENCH_RESULTS)/bench-logger-$$(date +%Y%m%d-%H%M%S).txt; \
 	scripts/bench-logger.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) $(BENCH_ROUNDS) 2>&1 | tee $$out; \

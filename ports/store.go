@@ -13,7 +13,12 @@ import (
 type Health struct {
 	OK      bool
 	Backend string // "memory", "file", "jetstream"
-	Detail  map[string]any
+	// LastSeq is the sequence of the newest event the store holds or held
+	// (0 when none was ever stored). A Stream with FromSeq: LastSeq+1
+	// delivers exactly the events stored after this Health call, whatever
+	// the clocks of the caller and the backend say.
+	LastSeq uint64
+	Detail  map[string]any // backend-specific figures, for people
 	RTT     time.Duration
 }
 

@@ -78,28 +78,35 @@ embedded)
 	;;
 esac
 
+# Each variant is measured right after a natscli run of its own, so that a
+# neighbour's load, which comes and goes within seconds on a shared machine,
+# falls on the two halves of a ratio alike.
+variants=(logger logger-batch1000 logger-batch2000 async-publish-batch500 async-publish-window)
 for ((r = 1; r <= rounds; r++)); do
-	echo "== round $r/$rounds: natscli baseline, $msgs messages"
-	"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" | tee "$work/base.out" | grep -E 'publisher stats|^nats bench'
-	base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
-	echo "== round $r/$rounds: BenchmarkSustained512B, $msgs events"
-	NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench='Sustained512B/(logger|async)' -test.benchtime="${msgs}x" | tee "$work/go.out"
-	for name in logger logger-batch1000 logger-batch2000; do
+	echo "== round $r/$rounds, $msgs messages per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	for name in "${variants[@]}"; do
+		"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" >"$work/base.out" 2>&1
+		if ((r == 1)) && [[ $name == "${variants[0]}" ]]; then
+			grep -E '^nats(-server| bench)' "$work/base.out"
+		fi
+		base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
+		NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench="Sustained512B/^$name\$" -test.benchtime="${msgs}x" >"$work/go.out"
+		grep '^Benchmark' "$work/go.out"
 		ours=$(awk -v n="Sustained512B/$name-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
 		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
 		echo "$ratio" >>"$work/ratios.$name"
-		echo "round $r: $name $ours events/s, natscli $base msgs/s: ${ratio}x"
+		echo "round $r/$rounds: natscli $base msgs/s, then $name $ours events/s: ${ratio}x"
 	done
 done
 
 echo "== Log cost, over the JetStream store"
 bench -test.bench='^BenchmarkLog(Parallel)?$' -test.count=3
-echo "== latency Log → acknowledged at 1 k events/s, 5000 events"
+echo "== latency Log → acknowledged at 1 k events/s, 5000 events, batch sizes 500/1000/2000"
 bench -test.bench='Latency1k' -test.benchtime=5000x
 echo "== the seed's loop: one awaited publish per event, 20000 events"
 bench -test.bench='Sustained512B/^sync-publish' -test.benchtime=20000x
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-for name in logger logger-batch1000 logger-batch2000; do
+for name in "${variants[@]}"; do
 	echo "== $name / natscli, sustained 512-byte events: rounds $(paste -sd' ' "$work/ratios.$name"); median $(median <"$work/ratios.$name")x"
 done

@@ -43,7 +43,7 @@ func TestRestoreAfterDeleteSurvivesReopen(t *testing.T) {
 
 	st, err = filestore.Open(dir)
 	require.NoError(t, err)
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	check("after reopen")
 	assert.Equal(t, uint64(1), st.Stats().Duplicates, "the removed first copy is counted as a duplicate")
 
@@ -94,7 +94,7 @@ func TestRestoreAfterRetentionSurvivesReopen(t *testing.T) {
 
 			st, err = filestore.Open(dir, tc.opt)
 			require.NoError(t, err)
-			defer st.Close()
+			defer func() { _ = st.Close() }()
 			assert.Equal(t, want, recordIDs(listAll(t, st)), "after reopen")
 			got, err := st.Job(ctx, "jx", event.Page{})
 			require.NoError(t, err)

@@ -236,6 +236,7 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	return ports.Health{
 		OK:      true,
 		Backend: "file",
+		LastSeq: st.NextSeq - 1,
 		Detail: map[string]any{
 			"dir":          s.log.dir,
 			"environment":  s.pair.env,

@@ -67,7 +67,7 @@ func TestStreamFromStoreTime(t *testing.T) {
 
 	st, err = filestore.Open(dir)
 	require.NoError(t, err)
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	assert.Equal(t, want, streamFrom(t, st, from, end.ID), "after reopen")
 	assert.Zero(t, st.Stats().StoreTimeErrors)
 	assert.Zero(t, st.Stats().CorruptLines)
@@ -113,7 +113,7 @@ func TestStreamFromStoreTimeLost(t *testing.T) {
 	require.NoError(t, os.Remove(times))
 	st, err = filestore.Open(dir)
 	require.NoError(t, err)
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	got := streamFrom(t, st, from, end.ID)
 	assert.Equal(t, append(idsOf(old), idsOf(recent)...), got, "without store times the whole segment counts as stored at its modification time")
 	assert.Zero(t, st.Stats().StoreTimeErrors)

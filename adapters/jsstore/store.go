@@ -201,6 +201,7 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	h.Detail["bytes"] = st.Bytes
 	h.Detail["first_seq"] = st.FirstSeq
 	h.Detail["last_seq"] = st.LastSeq
+	h.LastSeq = st.LastSeq
 	h.Detail["consumers"] = st.Consumers
 	h.Detail["decode_errors"] = s.decodeErrors.Load()
 	h.OK = true

@@ -300,6 +300,7 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	return ports.Health{
 		OK:      true,
 		Backend: "memory",
+		LastSeq: s.b.seq,
 		Detail: map[string]any{
 			"events":      s.b.log.live(),
 			"last_seq":    s.b.seq,

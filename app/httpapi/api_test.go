@@ -27,7 +27,7 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func seeded(t *testing.T, opts ...Option) (*fixture, []event.JobEvent) {
 	t.Helper()
 	store := memstore.New()
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	evs := sampleEvents(t0)
 	require.NoError(t, store.StoreBatch(context.Background(), evs))
 	return newFixture(t, store, opts...), evs
@@ -187,7 +187,7 @@ func newLogger(t *testing.T, store logger.Store) *logger.Logger {
 
 func TestPost(t *testing.T) {
 	store := memstore.New()
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	f := newFixture(t, store, WithLogger(newLogger(t, store)))
 
 	doc := func(ev event.JobEvent) string {
@@ -262,7 +262,7 @@ func TestHealth(t *testing.T) {
 
 func TestMetricsEndpoint(t *testing.T) {
 	store := memstore.New()
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	m := metrics.New()
 	l := newLogger(t, store)
 	m.Logger(l)
@@ -272,7 +272,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	resp, err := http.Get(f.srv.URL + "/metrics")
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -317,7 +317,7 @@ func TestStreamMemory(t *testing.T) {
 
 func ExampleAPI() {
 	store := memstore.New()
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	_ = store.Store(context.Background(), event.Enqueued("job-1", "emails", 1, event.WithID("01JQ0000000000000000000000")))
 	api := New(store)
 	srv := newTestServer(api)
@@ -326,7 +326,7 @@ func ExampleAPI() {
 	if err != nil {
 		panic(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.StatusCode, strings.TrimSpace(string(b)))
 	// Output: 200 {"count":1}

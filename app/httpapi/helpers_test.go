@@ -37,7 +37,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, out any) int {
 	require.NoError(t, err)
 	resp, err := f.srv.Client().Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	if out != nil {
@@ -70,7 +70,7 @@ func openStream(t *testing.T, ctx context.Context, url, lastID string) *sseStrea
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 	s := &sseStream{resp: resp, r: bufio.NewReader(resp.Body)}
-	t.Cleanup(func() { resp.Body.Close() })
+	t.Cleanup(func() { _ = resp.Body.Close() })
 	return s
 }
 

@@ -11,12 +11,12 @@ import (
 	"github.com/naq-go/events/domain/event"
 )
 
-// badParam is a 400 naming the parameter.
-type badParam struct{ msg string }
+// paramError is a 400 naming the parameter.
+type paramError struct{ msg string }
 
-func (e *badParam) Error() string { return e.msg }
+func (e *paramError) Error() string { return e.msg }
 
-func badf(format string, args ...any) error { return &badParam{msg: fmt.Sprintf(format, args...)} }
+func badf(format string, args ...any) error { return &paramError{msg: fmt.Sprintf(format, args...)} }
 
 var (
 	pageParams   = []string{"limit", "offset"}

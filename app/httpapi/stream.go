@@ -95,7 +95,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 						a.slog.Warn("stream failed", "err", it.err)
 					}
 					msg, _ := json.Marshal(errorBody{Error: it.err.Error()})
-					fmt.Fprintf(w, "event: error\ndata: %s\n\n", msg)
+					_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", msg)
 					_ = rc.Flush()
 				}
 				return
@@ -147,35 +147,20 @@ func streamOptions(r *http.Request) (event.StreamOptions, error) {
 // fromNow pins "the events stored from now on" before the response headers
 // go out, so that the client misses nothing stored after it sees them: the
 // stream starts after the store's last sequence, which the store's Health
-// reports as Detail["last_seq"] (memory, file and JetStream stores do). Not
+// reports as LastSeq. Not
 // a time: the app's clock is not the store's (a NATS server's), and a skew
 // would skip or replay events. Nor the zero options alone: they start where
 // the store's iterator is when the stream goroutine first pulls, which may
-// be after the headers. A store whose health reports no last sequence (or
-// fails) gets the zero options.
+// be after the headers. A store whose health check fails gets the zero
+// options.
 func (a *API) fromNow(ctx context.Context) event.StreamOptions {
 	h, err := a.store.Health(ctx)
 	if err != nil {
 		a.slog.Debug("stream: store health failed; starting where the store's stream starts", "err", err)
 		return event.StreamOptions{}
 	}
-	if seq, ok := lastSeq(h.Detail["last_seq"]); ok && seq < math.MaxUint64 {
-		return event.StreamOptions{FromSeq: seq + 1}
+	if h.LastSeq == math.MaxUint64 {
+		return event.StreamOptions{}
 	}
-	return event.StreamOptions{}
-}
-
-// lastSeq reads a sequence number from a health detail value.
-func lastSeq(v any) (uint64, bool) {
-	switch n := v.(type) {
-	case uint64:
-		return n, true
-	case int:
-		return uint64(n), n >= 0
-	case int64:
-		return uint64(n), n >= 0
-	case uint:
-		return uint64(n), true
-	}
-	return 0, false
+	return event.StreamOptions{FromSeq: h.LastSeq + 1}
 }

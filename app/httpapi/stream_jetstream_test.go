@@ -29,7 +29,7 @@ func TestStreamResumeJetStream(t *testing.T) {
 	defer cancel()
 	store, err := jsstore.New(ctx, nc)
 	require.NoError(t, err)
-	t.Cleanup(func() { store.Close() })
+	t.Cleanup(func() { _ = store.Close() })
 	f := newFixture(t, store, WithNATS(nc))
 
 	batch := func(from, n int) []event.JobEvent {

@@ -28,7 +28,7 @@ func TestStreamFromNow(t *testing.T) {
 	memory := func(skew time.Duration) func(t *testing.T) ports.Store {
 		return func(t *testing.T) ports.Store {
 			st := memstore.New(memstore.WithClock(func() time.Time { return time.Now().Add(skew) }))
-			t.Cleanup(func() { st.Close() })
+			t.Cleanup(func() { _ = st.Close() })
 			return st
 		}
 	}
@@ -47,7 +47,7 @@ func TestStreamFromNow(t *testing.T) {
 			t.Cleanup(nc.Close)
 			st, err := jsstore.New(t.Context(), nc)
 			require.NoError(t, err)
-			t.Cleanup(func() { st.Close() })
+			t.Cleanup(func() { _ = st.Close() })
 			return st
 		}},
 	} {

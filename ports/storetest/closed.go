@@ -62,4 +62,23 @@ func (s *suite) testHealth(t *testing.T) {
 	case s.o.backendName != "" && h.Backend != s.o.backendName:
 		t.Errorf("Health.Backend = %q, want %q", h.Backend, s.o.backendName)
 	}
+
+	// LastSeq names the newest stored event, so FromSeq: LastSeq+1 means
+	// "from now on" without trusting anybody's clock.
+	ctx := t.Context()
+	storeAll(t, ctx, st, []event.JobEvent{
+		mk("health-job", event.TypeEnqueued, "h1"),
+		mk("health-job", event.TypeStarted, "h2"),
+	})
+	recs := mustList(t, ctx, st, event.Filter{JobID: "health-job"}, event.Page{})
+	if len(recs) != 2 {
+		t.Fatalf("List after storing 2 events = %d records, want 2", len(recs))
+	}
+	h, err = st.Health(ctx)
+	if err != nil {
+		t.Fatalf("Health after storing: %v", err)
+	}
+	if want := recs[1].Seq; h.LastSeq != want {
+		t.Errorf("Health.LastSeq = %d after storing events up to seq %d, want %d", h.LastSeq, want, want)
+	}
 }
