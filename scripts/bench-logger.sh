@@ -85,12 +85,14 @@ variants=(logger logger-batch1000 logger-batch2000 async-publish-batch500 async-
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r/$rounds, $msgs messages per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	for name in "${variants[@]}"; do
-		"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" >"$work/base.out" 2>&1
+		"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" >"$work/base.out" 2>&1 ||
+			{ cat "$work/base.out" >&2; exit 1; }
 		if ((r == 1)) && [[ $name == "${variants[0]}" ]]; then
 			grep -E '^nats(-server| bench)' "$work/base.out"
 		fi
 		base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
-		NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench="Sustained512B/^$name\$" -test.benchtime="${msgs}x" >"$work/go.out"
+		NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench="Sustained512B/^$name\$" -test.benchtime="${msgs}x" >"$work/go.out" 2>&1 ||
+			{ cat "$work/go.out" >&2; exit 1; }
 		grep '^Benchmark' "$work/go.out"
 		ours=$(awk -v n="Sustained512B/$name-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
 		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')

@@ -385,7 +385,7 @@ func (c *Config) validate() error {
 	}
 	if c.HTTP.Addr != "" {
 		if _, port, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
-			return fmt.Errorf("--http %q: want host:port like 127.0.0.1:8080 (or empty to disable the API): %v", c.HTTP.Addr, err)
+			return fmt.Errorf("--http %q: want host:port like 127.0.0.1:8080 (or empty to disable the API): %w", c.HTTP.Addr, err)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			return fmt.Errorf("--http %q: port %q: want 0 to 65535", c.HTTP.Addr, port)
 		}

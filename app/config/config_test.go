@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"flag"
 	"io"
 	"testing"
@@ -32,7 +31,7 @@ func TestPrecedence(t *testing.T) {
 		want func(*testing.T, Config)
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c Config) {
-			assert.Equal(t, "", c.NATS.URL)
+			assert.Empty(t, c.NATS.URL)
 			assert.Equal(t, 500, c.Logger.BatchSize)
 			assert.Equal(t, 5*time.Second, c.NATS.ConnectTimeout)
 			assert.True(t, c.Embedded())
@@ -84,7 +83,7 @@ func TestBadEnvNamed(t *testing.T) {
 			require.Error(t, err)
 			assert.ErrorIs(t, err, ErrEnv)
 			var ee *EnvError
-			require.True(t, errors.As(err, &ee))
+			require.ErrorAs(t, err, &ee)
 			assert.Equal(t, tt.env, ee.Var)
 			assert.Equal(t, tt.flag, ee.Flag)
 			assert.Contains(t, err.Error(), tt.env)

@@ -35,7 +35,7 @@ func TestTimedStore(t *testing.T) {
 	now := func() time.Time { clock = clock.Add(3 * time.Millisecond); return clock }
 	rec := &recorder{}
 	store := memstore.New()
-	defer store.Close()
+	t.Cleanup(func() { assert.NoError(t, store.Close()) })
 
 	ts := &TimedStore{Store: store, Observer: rec, now: now}
 	require.NoError(t, ts.StoreBatch(context.Background(), []event.JobEvent{event.Enqueued("a", "q", 1), event.Enqueued("b", "q", 1)}))

@@ -110,7 +110,7 @@ func options(cfg config.NATS, log *slog.Logger) ([]nats.Option, error) {
 		}
 		o, err := nats.NkeyOptionFromSeed(cfg.NKey)
 		if err != nil {
-			return nil, fmt.Errorf("%w: --nkey %q: %v; give a file holding an nkey seed (SU…)", ErrConfig, cfg.NKey, err)
+			return nil, fmt.Errorf("%w: --nkey %q: %w; give a file holding an nkey seed (SU…)", ErrConfig, cfg.NKey, err)
 		}
 		opts = append(opts, o)
 	}
@@ -143,7 +143,7 @@ func options(cfg config.NATS, log *slog.Logger) ([]nats.Option, error) {
 
 func mustExist(flag, env, path string) error {
 	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%w: %s %q (env %s): %v", ErrConfig, flag, path, env, err)
+		return fmt.Errorf("%w: %s %q (env %s): %w", ErrConfig, flag, path, env, err)
 	}
 	return nil
 }
@@ -191,17 +191,17 @@ func explain(cfg config.NATS, u string, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrAuthorization), strings.Contains(err.Error(), "authorization"),
 		strings.Contains(err.Error(), "authentication"):
-		return fmt.Errorf("%w: NATS at %s refused the credentials (%v); check --creds/NATS_CREDS, --nkey/NATS_NKEY, --user/--password or --token",
+		return fmt.Errorf("%w: NATS at %s refused the credentials (%w); check --creds/NATS_CREDS, --nkey/NATS_NKEY, --user/--password or --token",
 			ErrUnreachable, where, err)
 	case strings.Contains(strings.ToLower(err.Error()), "tls"), strings.Contains(err.Error(), "x509"):
-		return fmt.Errorf("%w: TLS with NATS at %s failed (%v); check --tlsca/NATS_CA, --tlscert/NATS_CERT and --tlskey/NATS_KEY",
+		return fmt.Errorf("%w: TLS with NATS at %s failed (%w); check --tlsca/NATS_CA, --tlscert/NATS_CERT and --tlskey/NATS_KEY",
 			ErrUnreachable, where, err)
 	}
 	hint := "start it or set NATS_URL/--server to a running server"
 	if cfg.URL == "" {
 		hint = "start `naq-events serve` (it runs an embedded server) or set NATS_URL/--server"
 	}
-	return fmt.Errorf("%w: cannot reach NATS at %s (%v); %s", ErrUnreachable, where, err, hint)
+	return fmt.Errorf("%w: cannot reach NATS at %s (%w); %s", ErrUnreachable, where, err, hint)
 }
 
 // redact hides passwords in a URL list (nats://user:secret@host → nats://user:xxxxx@host).

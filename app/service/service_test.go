@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -57,7 +56,7 @@ func postAndQuery(t *testing.T, g graph) {
 	base := "http://" + g.HTTP.Addr()
 	resp, err := http.Post(base+"/api/v1/events", "application/json", strings.NewReader(string(doc)))
 	require.NoError(t, err)
-	resp.Body.Close()
+	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 
 	require.Eventually(t, func() bool {
@@ -65,14 +64,14 @@ func postAndQuery(t *testing.T, g graph) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
+		defer func() { assert.NoError(t, resp.Body.Close()) }()
 		b, _ := io.ReadAll(resp.Body)
 		return strings.TrimSpace(string(b)) == `{"count":1}`
 	}, 10*time.Second, 5*time.Millisecond)
 
 	resp, err = http.Get(base + "/healthz")
 	require.NoError(t, err)
-	resp.Body.Close()
+	require.NoError(t, resp.Body.Close())
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
@@ -118,8 +117,9 @@ func TestServeGraphEmbeddedJetStream(t *testing.T) {
 
 	resp, err := http.Get("http://" + g.HTTP.Addr() + "/metrics")
 	require.NoError(t, err)
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
 	assert.Contains(t, string(b), "naq_events_nats_connected 1")
 	assert.Contains(t, string(b), `naq_events_stored_total{type="enqueued"} 1`)
 	assert.Contains(t, string(b), "naq_events_logger_flush_duration_seconds_bucket")
@@ -128,7 +128,7 @@ func TestServeGraphEmbeddedJetStream(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
+		defer func() { assert.NoError(t, resp.Body.Close()) }()
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), `naq_events_processed_total{type="enqueued"} 1`)
 	}, 10*time.Second, 5*time.Millisecond, "the processor counts the event")
@@ -184,5 +184,5 @@ func TestShutdownOrder(t *testing.T) {
 	)
 	app.RequireStart().RequireStop()
 	assert.Equal(t, []string{"httpapi", "eventlog", "processor", "storage", "natsconn", "embedded"}, rec.order,
-		fmt.Sprintf("stop order: %v", rec.order))
+		"stop order: %v", rec.order)
 }

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"testing"
 	"time"
@@ -56,11 +55,11 @@ func TestOpen(t *testing.T) {
 			defer cancel()
 			s, err := open(ctx, cfg, tt.nc, slog.Default())
 			if tt.err != nil {
-				assert.True(t, errors.Is(err, tt.err), "err = %v", err)
+				assert.ErrorIs(t, err, tt.err)
 				return
 			}
 			require.NoError(t, err)
-			defer s.Close()
+			t.Cleanup(func() { assert.NoError(t, s.Close()) })
 			tt.check(t, s)
 			h, err := s.Health(ctx)
 			require.NoError(t, err)

@@ -116,11 +116,14 @@ func bench(ctx context.Context, env *Env, c *client, s *session, o benchOpts) er
 	st := lg.Stats()
 	stored, countErr := countBench(ctx, s, c, jobIDs)
 	rate := float64(st.Stored) / elapsed.Seconds()
-	fmt.Fprintf(env.Stdout, "bench: %d events of %d B padding by %d producers in %s: %.0f events/s; stored %s; logger: logged %d stored %d dropped %d retried %d batches %d failed batches %d\n",
+	_, outErr := fmt.Fprintf(env.Stdout, "bench: %d events of %d B padding by %d producers in %s: %.0f events/s; stored %s; logger: logged %d stored %d dropped %d retried %d batches %d failed batches %d\n",
 		st.Stored, o.size, o.producers, elapsed.Round(time.Millisecond), rate, stored,
 		st.Logged, st.Stored, st.Dropped.Total(), st.Retried, st.Batches, st.FailedBatches)
 
 	var problems []error
+	if outErr != nil {
+		problems = append(problems, fmt.Errorf("write the result: %w", outErr))
+	}
 	if firstErr != nil {
 		problems = append(problems, fmt.Errorf("logging stopped: %w", firstErr))
 	}
@@ -140,7 +143,7 @@ func bench(ctx context.Context, env *Env, c *client, s *session, o benchOpts) er
 		if n, err := purgeBench(ctx, s, jobIDs); err != nil {
 			problems = append(problems, err)
 		} else {
-			fmt.Fprintf(env.Stderr, "bench: purged the %d bench events (--keep keeps them)\n", n)
+			printInfo(env.Stderr, "bench: purged the %d bench events (--keep keeps them)\n", n)
 		}
 	}
 	if err := ctx.Err(); err != nil && len(problems) == 0 {
@@ -220,7 +223,7 @@ func startProgress(env *Env, lg *logger.Logger, o benchOpts, start time.Time) *p
 			case <-ctx.Done():
 				if tty {
 					drawProgress(env.Stderr, tty, lg.Stats().Stored, o, time.Since(start))
-					fmt.Fprintln(env.Stderr)
+					printInfo(env.Stderr, "\n")
 				}
 				return
 			case <-t.C:
@@ -244,11 +247,11 @@ func drawProgress(w io.Writer, tty bool, stored uint64, o benchOpts, elapsed tim
 	frac = min(max(frac, 0), 1)
 	rate := float64(stored) / elapsed.Seconds()
 	if !tty {
-		fmt.Fprintf(w, "bench: %d events stored, %.0f%%, %.0f events/s\n", stored, frac*100, rate)
+		printInfo(w, "bench: %d events stored, %.0f%%, %.0f events/s\n", stored, frac*100, rate)
 		return
 	}
 	const width = 30
 	full := int(frac * width)
 	bar := strings.Repeat("█", full) + strings.Repeat("░", width-full)
-	fmt.Fprintf(w, "\r%s %3.0f%%  %d stored  %.0f events/s ", bar, frac*100, stored, rate)
+	printInfo(w, "\r%s %3.0f%%  %d stored  %.0f events/s ", bar, frac*100, stored, rate)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -72,7 +73,9 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, flag.ErrHelp):
-		printCommandHelp(env.Stdout, fs.Name(), fs)
+		if err := printCommandHelp(env.Stdout, fs.Name(), fs); err != nil {
+			return fmt.Errorf("write help: %w", err)
+		}
 		return flag.ErrHelp
 	default:
 		return usageErrorf("%v (see naq-events %s -h)", err, fs.Name())
@@ -80,21 +83,23 @@ func parseFlags(fs *flag.FlagSet, env *Env, args []string) error {
 }
 
 // printCommandHelp writes the usage of the named command and, if fs is not
-// nil, its flags.
-func printCommandHelp(w io.Writer, name string, fs *flag.FlagSet) {
+// nil, its flags. It returns the first write error.
+func printCommandHelp(out io.Writer, name string, fs *flag.FlagSet) error {
+	w := bufio.NewWriter(out) // keeps the first write error for Flush
 	c := commands[name]
 	fmt.Fprintf(w, "Usage: naq-events %s %s\n\n%s\n", name, c.usage, c.summary)
-	if fs == nil {
-		return
+	if fs != nil {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
-	fmt.Fprintln(w, "\nFlags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	return w.Flush()
 }
 
-// printHelp writes the list of commands.
-func printHelp(w io.Writer) {
+// printHelp writes the list of commands. It returns the first write error.
+func printHelp(out io.Writer) error {
+	w := bufio.NewWriter(out) // keeps the first write error for Flush
 	fmt.Fprint(w, "naq-events records the lifecycle events of background jobs on NATS JetStream.\n\n")
 	fmt.Fprint(w, "Usage: naq-events <command> [flags]\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
@@ -107,6 +112,16 @@ func printHelp(w io.Writer) {
 	}
 	fmt.Fprint(w, "\nRun `naq-events <command> -h` for the flags of a command.\n")
 	fmt.Fprint(w, "Start with `naq-events serve --demo`, then `naq-events tail` in another terminal.\n")
+	return w.Flush()
+}
+
+// printInfo writes a line that is not the command's result: a diagnostic on
+// stderr, a progress report, a banner. A failed write there cannot be
+// reported anywhere better and changes nothing the command does; the exit
+// status still tells the outcome. Results (what a script reads from stdout)
+// are written with checked writes instead.
+func printInfo(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }
 
 // Exit statuses.
@@ -121,7 +136,7 @@ const (
 // "naq-events <cmd>: <what is wrong and how to fix it>".
 func run(ctx context.Context, env *Env, args []string) int {
 	if len(args) == 0 {
-		printHelp(env.Stderr)
+		_ = printHelp(env.Stderr) // a diagnostic, like printInfo; exit status 2 says it
 		return exitUsage
 	}
 	name, rest := args[0], args[1:]
@@ -132,15 +147,18 @@ func run(ctx context.Context, env *Env, args []string) int {
 				// The command's own -h lists its flags.
 				return run(ctx, env, []string{rest[0], "-h"})
 			}
-			fmt.Fprintf(env.Stderr, "naq-events help: unknown command %q; run `naq-events help` for the list\n", rest[0])
+			printInfo(env.Stderr, "naq-events help: unknown command %q; run `naq-events help` for the list\n", rest[0])
 			return exitUsage
 		}
-		printHelp(env.Stdout)
+		if err := printHelp(env.Stdout); err != nil {
+			printInfo(env.Stderr, "naq-events help: write output: %v\n", err)
+			return exitError
+		}
 		return exitOK
 	}
 	c, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "naq-events: unknown command %q; run `naq-events help` for the list\n", name)
+		printInfo(env.Stderr, "naq-events: unknown command %q; run `naq-events help` for the list\n", name)
 		return exitUsage
 	}
 	err := c.run(ctx, env, rest)
@@ -152,10 +170,10 @@ func run(ctx context.Context, env *Env, args []string) int {
 		// Interrupted by SIGINT/SIGTERM: the user asked for it.
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(env.Stderr, "naq-events %s: %s\n", name, oneLine(err.Error()))
+		printInfo(env.Stderr, "naq-events %s: %s\n", name, oneLine(err.Error()))
 		return exitUsage
 	default:
-		fmt.Fprintf(env.Stderr, "naq-events %s: %s\n", name, oneLine(err.Error()))
+		printInfo(env.Stderr, "naq-events %s: %s\n", name, oneLine(err.Error()))
 		return exitError
 	}
 }

@@ -56,12 +56,12 @@ func TestDispatch(t *testing.T) {
 			if err := parseFlags(fs, env, args); err != nil {
 				return err
 			}
-			switch {
-			case *n == 1:
+			switch *n {
+			case 1:
 				return usageErrorf("X is missing; give it as the first argument")
-			case *n == 2:
+			case 2:
 				return errors.New("first line\nsecond line")
-			case *n == 3:
+			case 3:
 				<-ctx.Done()
 				return ctx.Err()
 			}
@@ -120,4 +120,32 @@ func TestRegisterPanics(t *testing.T) {
 	assert.Panics(t, func() { register(command{name: "serve", run: runServe}) }, "duplicate")
 	assert.Panics(t, func() { register(command{name: "x"}) }, "no run")
 	require.Contains(t, commands, "serve")
+}
+
+// failWriter fails every write, like stdout redirected to a full disk.
+type failWriter struct{}
+
+var errDiskFull = errors.New("no space left on device")
+
+func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+// A result that cannot be written is a failure, not a silent exit 0.
+func TestOutputWriteErrorFails(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"help", []string{"help"}},
+		{"command help", []string{"purge", "-h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, errb := testEnv(nil)
+			env.Stdout = failWriter{}
+			code := run(context.Background(), env, tt.args)
+			assert.Equal(t, exitError, code)
+			assert.Contains(t, errb.String(), "write")
+			assert.Contains(t, errb.String(), errDiskFull.Error())
+		})
+	}
 }

@@ -73,7 +73,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		demo.WithSpeed(cfg.Speed),
 		demo.WithProgress(func(st demo.Stats) {
 			if st.JobsFinished%every == 0 {
-				fmt.Fprintf(env.Stdout, "demo: %s\n", demoSummary(st))
+				printInfo(env.Stdout, "demo: %s\n", demoSummary(st))
 			}
 		}),
 	}
@@ -81,12 +81,12 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		opts = append(opts, demo.WithSeed(cfg.Seed))
 	}
 	sim := demo.New(&blockingLogger{ctx: ctx, lg: lg}, opts...)
-	fmt.Fprintf(env.Stdout, "demo: %g jobs/s into %s (environment %s, service %s); watch them with `naq-events tail`, stop with Ctrl-C\n",
+	printInfo(env.Stdout, "demo: %g jobs/s into %s (environment %s, service %s); watch them with `naq-events tail`, stop with Ctrl-C\n",
 		cfg.Rate, natsconn.ClientURL(c.cfg.NATS), c.cfg.Environment, c.cfg.Service)
 	runErr := sim.Run(ctx)
 	closeErr := closeLogger(ctx, lg)
 	st, ls := sim.Stats(), lg.Stats()
-	fmt.Fprintf(env.Stdout, "demo: done: %s; stored %d\n", demoSummary(st), ls.Stored)
+	_, outErr := fmt.Fprintf(env.Stdout, "demo: done: %s; stored %d\n", demoSummary(st), ls.Stored)
 
 	switch {
 	case runErr != nil && !errors.Is(runErr, context.Canceled):
@@ -95,6 +95,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("not every demo event was stored: %w", closeErr)
 	case ls.Dropped.Total() > 0:
 		return fmt.Errorf("the logger dropped %d demo events (%+v)", ls.Dropped.Total(), ls.Dropped)
+	case outErr != nil:
+		return fmt.Errorf("write the result: %w", outErr)
 	}
 	return runErr // nil, or the interruption (exit status 0)
 }

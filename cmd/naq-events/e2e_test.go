@@ -166,8 +166,9 @@ func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return port
 }
 
 // cleanEnv is the test's environment without NATS and naq-events settings,
@@ -235,7 +236,7 @@ func waitHealthy(t *testing.T, p *serveProc, url string) {
 	for {
 		resp, err := client.Get(url)
 		if err == nil {
-			resp.Body.Close()
+			assert.NoError(t, resp.Body.Close())
 			if resp.StatusCode == http.StatusOK {
 				return
 			}

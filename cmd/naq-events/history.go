@@ -94,8 +94,7 @@ func writeTimeline(w *bufio.Writer, where string, events []event.JobEvent, color
 		if e := errorText(ev); e != "" {
 			line.WriteString("  " + paint(color, ansiRed, "error: "+e, 0))
 		}
-		line.WriteByte('\n')
-		w.WriteString(line.String())
+		fmt.Fprintln(w, line.String())
 	}
 	fmt.Fprintf(w, "total span %s, from %s to %s\n", fmtSpan(last.Sub(first)),
 		first.Local().Format("15:04:05.000"), last.Local().Format("15:04:05.000"))

@@ -118,7 +118,9 @@ func runLog(ctx context.Context, env *Env, name string, args []string) error {
 	if err := closeLogger(ctx, lg); err != nil {
 		return fmt.Errorf("close logger: %w", err)
 	}
-	fmt.Fprintf(env.Stdout, "logged %s event %s of job %s\n", ev.Type, ev.ID, ev.JobID)
+	if _, err := fmt.Fprintf(env.Stdout, "logged %s event %s of job %s\n", ev.Type, ev.ID, ev.JobID); err != nil {
+		return fmt.Errorf("logged event %s, but writing the result failed: %w", ev.ID, err)
+	}
 	return nil
 }
 
@@ -162,8 +164,8 @@ func logStdin(ctx context.Context, c *client, env *Env) error {
 	)
 	for ctx.Err() == nil {
 		line, tooLong, err := readLine(r, maxLine)
-		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
-			if err != io.EOF {
+		if err != nil && (!errors.Is(err, io.EOF) || len(line) == 0 && !tooLong) {
+			if !errors.Is(err, io.EOF) {
 				readErr = err
 			}
 			break
@@ -186,7 +188,7 @@ func logStdin(ctx context.Context, c *client, env *Env) error {
 				break
 			}
 			bad = append(bad, lineNo)
-			fmt.Fprintf(env.Stderr, "line %d: %v\n", lineNo, lineErr)
+			printInfo(env.Stderr, "line %d: %v\n", lineNo, lineErr)
 			continue
 		}
 		accepted++
@@ -219,7 +221,9 @@ func logStdin(ctx context.Context, c *client, env *Env) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: %s", summary, strings.Join(problems, "; "))
 	}
-	fmt.Fprintln(env.Stdout, summary)
+	if _, err := fmt.Fprintln(env.Stdout, summary); err != nil {
+		return fmt.Errorf("%s, but writing this result failed: %w", summary, err)
+	}
 	return nil
 }
 

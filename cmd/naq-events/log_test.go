@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -120,11 +121,11 @@ func TestReadLine(t *testing.T) {
 	var got []line
 	for {
 		l, tooLong, err := readLine(r, 50)
-		if err == io.EOF && len(l) == 0 && !tooLong {
+		if errors.Is(err, io.EOF) && len(l) == 0 && !tooLong {
 			break
 		}
 		got = append(got, line{string(l), tooLong})
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)

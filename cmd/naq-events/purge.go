@@ -44,6 +44,8 @@ func runPurge(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("purge job %s: %w", job, err)
 	}
-	fmt.Fprintf(env.Stdout, "purged %s of job %s in %s\n", plural(n, "event"), job, where)
+	if _, err := fmt.Fprintf(env.Stdout, "purged %s of job %s in %s\n", plural(n, "event"), job, where); err != nil {
+		return fmt.Errorf("purged %s of job %s, but writing the result failed: %w", plural(n, "event"), job, err)
+	}
 	return nil
 }

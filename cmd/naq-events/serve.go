@@ -100,17 +100,17 @@ func serve(ctx context.Context, env *Env, cfg config.Config, so serveOptions) er
 	case sig := <-app.Wait():
 		if sig.ExitCode != 0 {
 			defer func() {
-				fmt.Fprintf(env.Stderr, "naq-events serve: a module asked to exit with status %d\n", sig.ExitCode)
+				printInfo(env.Stderr, "naq-events serve: a module asked to exit with status %d\n", sig.ExitCode)
 			}()
 		}
 	}
-	fmt.Fprintln(env.Stdout, "Stopping: draining the logger and closing NATS …")
+	printInfo(env.Stdout, "Stopping: draining the logger and closing NATS …\n")
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
 	if err := app.Stop(stopCtx); err != nil {
 		return fmt.Errorf("unclean stop within --shutdown-timeout %s: %w", cfg.ShutdownTimeout, explainFx(err))
 	}
-	fmt.Fprintln(env.Stdout, "Stopped.")
+	printInfo(env.Stdout, "Stopped.\n")
 	return nil
 }
 
@@ -127,10 +127,10 @@ func explainFx(err error) error {
 func printEndpoints(w io.Writer, cfg config.Config, so serveOptions, httpSrv *httpapi.Server, natsSrv *natsembed.Server) {
 	if httpSrv != nil {
 		base := "http://" + httpSrv.Addr()
-		fmt.Fprintf(w, "HTTP API on %s  (GET %s/api/v1/events, live: %s/api/v1/stream)\n", base, base, base)
-		fmt.Fprintf(w, "Health on %s/healthz, Prometheus metrics on %s/metrics\n", base, base)
+		printInfo(w, "HTTP API on %s  (GET %s/api/v1/events, live: %s/api/v1/stream)\n", base, base, base)
+		printInfo(w, "Health on %s/healthz, Prometheus metrics on %s/metrics\n", base, base)
 	} else {
-		fmt.Fprintln(w, "HTTP API disabled (--http is empty)")
+		printInfo(w, "HTTP API disabled (--http is empty)\n")
 	}
 	switch {
 	case !service.UsesNATS(cfg):
@@ -138,16 +138,16 @@ func printEndpoints(w io.Writer, cfg config.Config, so serveOptions, httpSrv *ht
 		if cfg.Storage == config.StorageFile {
 			where = "in files under " + storage.EventsDir(cfg)
 		}
-		fmt.Fprintf(w, "Storage: %s, %s (no NATS)\n", cfg.Storage, where)
+		printInfo(w, "Storage: %s, %s (no NATS)\n", cfg.Storage, where)
 	case natsSrv != nil:
-		fmt.Fprintf(w, "NATS on %s (embedded, data in %s); stream %q\n", natsSrv.ClientURL(), embedded.StoreDir(cfg), cfg.Stream.Name)
+		printInfo(w, "NATS on %s (embedded, data in %s); stream %q\n", natsSrv.ClientURL(), embedded.StoreDir(cfg), cfg.Stream.Name)
 	default:
-		fmt.Fprintf(w, "NATS at %s; stream %q\n", redactURL(cfg.NATS.URL), cfg.Stream.Name)
+		printInfo(w, "NATS at %s; stream %q\n", redactURL(cfg.NATS.URL), cfg.Stream.Name)
 	}
 	if so.demo {
-		fmt.Fprintf(w, "Demo workload: %g jobs/s; watch it with `naq-events tail` or curl -N %s\n", so.demoRate, streamHint(httpSrv))
+		printInfo(w, "Demo workload: %g jobs/s; watch it with `naq-events tail` or curl -N %s\n", so.demoRate, streamHint(httpSrv))
 	}
-	fmt.Fprintln(w, "Press Ctrl-C to stop.")
+	printInfo(w, "Press Ctrl-C to stop.\n")
 }
 
 func streamHint(s *httpapi.Server) string {

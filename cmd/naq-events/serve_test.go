@@ -75,7 +75,7 @@ func TestServeEmbedded(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		defer resp.Body.Close()
+		defer func() { assert.NoError(t, resp.Body.Close()) }()
 		var body struct{ Count int }
 		return json.NewDecoder(resp.Body).Decode(&body) == nil && body.Count > 0
 	}, 30*time.Second, 10*time.Millisecond, "the demo's events are stored")

@@ -105,7 +105,7 @@ func TestPercentile(t *testing.T) {
 		t.Run(fmt.Sprint(tt.values, tt.p), func(t *testing.T) {
 			got := percentile(tt.values, tt.p)
 			require.NotNil(t, got)
-			assert.Equal(t, tt.want, *got)
+			assert.InDelta(t, tt.want, *got, 1e-9)
 		})
 	}
 	assert.Nil(t, percentile(nil, 50))
