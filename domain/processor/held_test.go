@@ -33,6 +33,9 @@ func TestHeldMessagesAreKeptInProgress(t *testing.T) {
 			src.expireAfter(ackWait)
 			p := start(t, src, append([]Option{WithInProgressInterval(ackWait / 20)}, tt.opts...)...)
 			release := make(chan struct{})
+			var once sync.Once
+			unblock := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(unblock) // before Stop, should the test fail
 			running := make(chan struct{}, 8)
 			var mu sync.Mutex
 			calls := map[uint64]int{}
@@ -61,7 +64,7 @@ func TestHeldMessagesAreKeptInProgress(t *testing.T) {
 				exp, sweeps := src.expiries()
 				return exp > 0 || (sweeps >= 16 && p.flights.count() == 3)
 			})
-			close(release)
+			unblock()
 			eventually(t, "3 acks", func() bool { return src.count("ack") == 3 })
 
 			exp, _ := src.expiries()
@@ -109,6 +112,9 @@ func TestRedeliveryOfHeldSequenceIsIgnored(t *testing.T) {
 			p := start(t, src, opts...)
 			running := make(chan struct{}, 4)
 			release := make(chan struct{})
+			var once sync.Once
+			unblock := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(unblock) // before Stop, should the test fail
 			var mu sync.Mutex
 			calls := 0
 			mustHandleAll(t, p, func(context.Context, event.JobEvent) error {
@@ -127,7 +133,7 @@ func TestRedeliveryOfHeldSequenceIsIgnored(t *testing.T) {
 			recv(t, running, "handler running")
 			src.redeliver(1) // delivery 2 while delivery 1 runs
 			eventually(t, "duplicate received", func() bool { return p.Stats().Duplicates == 1 })
-			close(release)
+			unblock()
 			eventually(t, "ack", func() bool { return src.count("ack") == 1 })
 
 			got := src.settlements()
