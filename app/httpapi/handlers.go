@@ -40,18 +40,22 @@ type listBody struct {
 
 func bad(w http.ResponseWriter, err error) { writeError(w, http.StatusBadRequest, err.Error()) }
 
+// pageOf reads the query of a request that takes only page parameters.
+func pageOf(r *http.Request) (event.Page, error) {
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams); err != nil {
+		return event.Page{}, err
+	}
+	return parsePage(q)
+}
+
 func (a *API) jobEvents(w http.ResponseWriter, r *http.Request) {
 	job := r.PathValue("job")
 	if err := event.CheckToken("job", job); err != nil {
 		bad(w, badf("job %q in the path: %v", job, err))
 		return
 	}
-	q := r.URL.Query()
-	if err := checkParams(q, pageParams); err != nil {
-		bad(w, err)
-		return
-	}
-	page, err := parsePage(q)
+	page, err := pageOf(r)
 	if err != nil {
 		bad(w, err)
 		return
@@ -70,12 +74,7 @@ func (a *API) typeEvents(w http.ResponseWriter, r *http.Request) {
 		bad(w, badf("event type %q in the path: unknown; want one of %s", r.PathValue("type"), typeList()))
 		return
 	}
-	q := r.URL.Query()
-	if err := checkParams(q, pageParams); err != nil {
-		bad(w, err)
-		return
-	}
-	page, err := parsePage(q)
+	page, err := pageOf(r)
 	if err != nil {
 		bad(w, err)
 		return

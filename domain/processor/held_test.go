@@ -65,7 +65,7 @@ func TestHeldMessagesAreKeptInProgress(t *testing.T) {
 				return exp > 0 || (sweeps >= 16 && p.flights.count() == 3)
 			})
 			unblock()
-			eventually(t, "3 acks", func() bool { return src.count("ack") == 3 })
+			eventually(t, "3 acks", func() bool { return src.count("ack") >= 3 })
 
 			exp, _ := src.expiries()
 			if exp != 0 {
@@ -132,7 +132,7 @@ func TestRedeliveryOfHeldSequenceIsIgnored(t *testing.T) {
 			src.publish(1, ev("a", event.TypeStarted))
 			recv(t, running, "handler running")
 			src.redeliver(1) // delivery 2 while delivery 1 runs
-			eventually(t, "duplicate received", func() bool { return p.Stats().Duplicates == 1 })
+			eventually(t, "redelivery received", func() bool { return p.Stats().Received == 2 })
 			unblock()
 			eventually(t, "ack", func() bool { return src.count("ack") == 1 })
 
@@ -150,8 +150,8 @@ func TestRedeliveryOfHeldSequenceIsIgnored(t *testing.T) {
 			if calls != 2 {
 				t.Errorf("handler calls = %d, want 2 (the held delivery, then its retry)", calls)
 			}
-			if st := p.Stats(); st.DeadLettered != 0 || st.Received != received {
-				t.Errorf("stats = %+v, want %d received, none dead-lettered", st, received)
+			if st := p.Stats(); st.DeadLettered != 0 || st.Received != received || st.Duplicates != 1 {
+				t.Errorf("stats = %+v, want %d received, 1 duplicate, none dead-lettered", st, received)
 			}
 		})
 	}
