@@ -57,7 +57,11 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 // bytes, and the headers say why: Naq-Dead-Reason, Naq-Dead-Error (the
 // error text, at most 4 KiB, on one line), Naq-Dead-Deliveries, and where
 // it came from: Naq-Original-Subject, -Stream, -Seq, Naq-Consumer. The
-// Nats-Msg-Id is "<stream>:<seq>", so a retried dead letter is stored once.
+// Nats-Msg-Id is "<stream>:<durable>:<seq>": within the dead-letter
+// stream's duplicate window a retried dead letter of one consumer is stored
+// once (an acknowledgement flagged duplicate means it was already stored,
+// and is success), while the same event given up by two consumers is
+// stored twice, once per consumer.
 func (s *Source) DeadLetter(ctx context.Context, l processor.Letter) error {
 	msg := nats.NewMsg(s.dlqSubject(l.Subject))
 	msg.Data = l.Data
@@ -72,9 +76,13 @@ func (s *Source) DeadLetter(ctx context.Context, l processor.Letter) error {
 	msg.Header.Set(HeaderOriginalStream, s.cfg.stream)
 	msg.Header.Set(HeaderOriginalSeq, strconv.FormatUint(l.Delivery.Seq, 10))
 	msg.Header.Set(HeaderDurable, s.cfg.durable)
-	msg.Header.Set(jetstream.MsgIDHeader, s.cfg.stream+":"+strconv.FormatUint(l.Delivery.Seq, 10))
-	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
+	msg.Header.Set(jetstream.MsgIDHeader, s.cfg.stream+":"+s.cfg.durable+":"+strconv.FormatUint(l.Delivery.Seq, 10))
+	ack, err := s.js.PublishMsg(ctx, msg)
+	if err != nil {
 		return fmt.Errorf("jsconsume: dead letter of %s seq %d to %s: %w", l.Subject, l.Delivery.Seq, msg.Subject, err)
+	}
+	if ack.Duplicate {
+		s.log.Debug("dead letter already stored", "subject", l.Subject, "seq", l.Delivery.Seq, "dlq_seq", ack.Sequence)
 	}
 	return nil
 }

@@ -16,6 +16,11 @@
 // connection unlimited reconnects (nats.MaxReconnects(-1)); a closed
 // connection ends Consume with an error.
 //
+// The pull batch — what the client reads ahead of the processor, without
+// in-progress reports until the processor takes it — is twice the
+// processor's MaxConcurrent (processor.Prefetcher) unless WithPullBatch
+// sets it. On Stop, Consume drains the subscription and returns at once.
+//
 // Dead letters go to their own stream (default "naq_events_dlq", subjects
 // "naq.deadletter.>") on subject naq.deadletter.<env>.<service>.<job>.<type>,
 // with the original payload unchanged and the cause in headers (see

@@ -5,15 +5,19 @@ import (
 	"time"
 
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/processor"
 )
 
 // Defaults of the options.
 const (
-	DefaultStream           = "naq_events"
-	DefaultDurable          = "naq-events-processor"
-	DefaultAckWait          = 30 * time.Second
-	DefaultMaxAckPending    = 1000
-	DefaultPullBatch        = 500
+	DefaultStream        = "naq_events"
+	DefaultDurable       = "naq-events-processor"
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxAckPending = 1000
+	// DefaultPullBatch is the pull batch when neither WithPullBatch nor a
+	// processor (processor.Prefetcher) sets it: twice the processor's
+	// default MaxConcurrent.
+	DefaultPullBatch        = 2 * processor.DefaultMaxConcurrent
 	DefaultPullExpiry       = 30 * time.Second
 	DefaultCheckInterval    = 5 * time.Second
 	DefaultDeadLetterStream = "naq_events_dlq"
@@ -43,7 +47,6 @@ func defaults() config {
 		ackWait:       DefaultAckWait,
 		maxDeliver:    -1,
 		maxAckPending: DefaultMaxAckPending,
-		pullBatch:     DefaultPullBatch,
 		pullExpiry:    DefaultPullExpiry,
 		checkInterval: DefaultCheckInterval,
 		dlqStream:     DefaultDeadLetterStream,
@@ -129,8 +132,13 @@ func WithMaxAckPending(n int) Option {
 	}
 }
 
-// WithPullBatch sets how many messages one pull request asks for. Default
-// 500; n < 1 keeps the default.
+// WithPullBatch sets how many messages one pull request asks for, which
+// is also about how many the client reads ahead of the processor. A
+// message read ahead is not reported in progress until the processor takes
+// it, so it must be taken within AckWait: with MaxConcurrent slots and
+// handlers taking h, the last of a batch of n waits about n/MaxConcurrent·h.
+// Default: twice the processor's MaxConcurrent (its SetPrefetch hint), or
+// DefaultPullBatch without a processor; n < 1 keeps the default.
 func WithPullBatch(n int) Option {
 	return func(c *config) {
 		if n >= 1 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,12 +29,15 @@ type Source struct {
 	log *slog.Logger
 
 	restarts atomic.Uint64
+	prefetch atomic.Int64 // processor.Prefetcher hint; 0: none
+	late     atomic.Uint64
 }
 
 var (
 	_ ports.Transport          = (*Source)(nil)
 	_ processor.Source         = (*Source)(nil)
 	_ processor.DeadLetterSink = (*Source)(nil)
+	_ processor.Prefetcher     = (*Source)(nil)
 )
 
 // New creates (or updates) the durable consumer and the dead-letter stream,
@@ -107,6 +111,33 @@ func consumerConfig(cfg config) (jetstream.ConsumerConfig, error) {
 // in-progress interval from it.
 func (s *Source) AckWait() time.Duration { return s.cfg.ackWait }
 
+// SetPrefetch sizes the pull batch to n messages (the processor passes
+// twice its MaxConcurrent) unless WithPullBatch set it. It applies from
+// the next (re)start of consumption; n < 1 is ignored.
+func (s *Source) SetPrefetch(n int) {
+	if n >= 1 {
+		s.prefetch.Store(int64(n))
+	}
+}
+
+// PullBatch is how many messages a pull asks for, i.e. how many this
+// Source reads ahead of the processor: WithPullBatch if set, else the
+// processor's SetPrefetch hint, else DefaultPullBatch.
+func (s *Source) PullBatch() int {
+	if s.cfg.pullBatch > 0 {
+		return s.cfg.pullBatch
+	}
+	if n := s.prefetch.Load(); n > 0 {
+		return int(n)
+	}
+	return DefaultPullBatch
+}
+
+// Late counts messages that reached the subscription after Consume had
+// returned (read ahead, delivered by the draining subscription): they are
+// nak'd for immediate redelivery without reaching the processor.
+func (s *Source) Late() uint64 { return s.late.Load() }
+
 // Restarts counts how often Consume re-established consumption after the
 // consumer was lost or consumption ended unexpectedly.
 func (s *Source) Restarts() uint64 { return s.restarts.Load() }
@@ -129,16 +160,19 @@ func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
 	}
 }
 
-// Consume delivers messages until ctx ends, then drains: messages already
-// received are still delivered (a stopping processor nak's them for
-// another instance) and Consume returns nil once no deliver call runs.
-// When the consumer is lost (deleted, or gone with a server's state) or
-// consumption ends unexpectedly, it is re-established after a backoff and
-// resumes from the durable position; only a closed connection ends Consume
-// with an error.
+// Consume delivers messages until ctx ends; then it drains the
+// subscription and returns at once, without waiting on the network:
+// messages already read ahead are nak'd for immediate redelivery as the
+// draining subscription hands them over (counted in Late), and no deliver
+// call starts after Consume returned. When the consumer is lost (deleted,
+// or gone with a server's state) or consumption ends unexpectedly, it is
+// re-established after a backoff (100 ms doubling to 10 s, starting over
+// after a consumption that delivered something) and resumes from the
+// durable position; only a closed connection ends Consume with an error.
 func (s *Source) Consume(ctx context.Context, deliver func(processor.Message)) error {
-	for attempt := 0; ; attempt++ {
-		err := s.consumeOnce(ctx, deliver)
+	var b restartBackoff
+	for {
+		delivered, err := s.consumeOnce(ctx, deliver)
 		select {
 		case <-ctx.Done():
 			return nil // the end asked for, whatever consumeOnce saw meanwhile
@@ -148,7 +182,7 @@ func (s *Source) Consume(ctx context.Context, deliver func(processor.Message)) e
 			return fmt.Errorf("jsconsume: consume %q: %w: %w", s.cfg.durable, ports.ErrClosed, nats.ErrConnectionClosed)
 		}
 		s.restarts.Add(1)
-		d := min(100*time.Millisecond<<min(attempt, 7), 10*time.Second)
+		d := b.next(delivered > 0)
 		s.log.Warn("consumption interrupted; re-establishing the consumer", "err", err, "backoff", d)
 		t := time.NewTimer(d)
 		select {
@@ -157,22 +191,65 @@ func (s *Source) Consume(ctx context.Context, deliver func(processor.Message)) e
 			return nil
 		case <-t.C:
 		}
-		if err == nil {
-			attempt = -1 // it ran fine for a while: start the backoff over
-		}
 	}
 }
 
+// restartBackoff is Consume's delay before re-establishing consumption:
+// 100 ms doubling up to 10 s, starting over after a consumption that
+// delivered messages.
+type restartBackoff struct{ attempt int }
+
+func (b *restartBackoff) next(progressed bool) time.Duration {
+	if progressed {
+		b.attempt = 0
+	}
+	d := min(100*time.Millisecond<<min(b.attempt, 7), 10*time.Second)
+	b.attempt++
+	return d
+}
+
+// gate passes the subscription's messages to deliver until closed; close
+// waits for a deliver call in progress, and messages arriving later are
+// nak'd (a stopping processor would do the same) without reaching deliver.
+type gate struct {
+	mu        sync.RWMutex
+	closed    bool
+	delivered atomic.Uint64
+}
+
+func (s *Source) pass(g *gate, deliver func(processor.Message), m jetstream.Msg) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.closed {
+		s.late.Add(1)
+		if err := m.Nak(); err != nil {
+			s.log.Debug("nak of a late message failed; redelivered after AckWait", "err", err)
+		}
+		return
+	}
+	g.delivered.Add(1)
+	deliver(s.wrap(m))
+}
+
+func (g *gate) close() uint64 {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	return g.delivered.Load()
+}
+
 // consumeOnce runs one Consume subscription until ctx ends (nil), or the
-// consumer is lost or the subscription ends (an error).
-func (s *Source) consumeOnce(ctx context.Context, deliver func(processor.Message)) error {
+// consumer is lost or the subscription ends (an error). It returns how
+// many messages it delivered.
+func (s *Source) consumeOnce(ctx context.Context, deliver func(processor.Message)) (uint64, error) {
 	cons, err := s.consumer(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	errs := make(chan error, 16)
-	cc, err := cons.Consume(func(m jetstream.Msg) { deliver(s.wrap(m)) },
-		jetstream.PullMaxMessages(s.cfg.pullBatch),
+	g := &gate{}
+	cc, err := cons.Consume(func(m jetstream.Msg) { s.pass(g, deliver, m) },
+		jetstream.PullMaxMessages(s.PullBatch()),
 		jetstream.PullExpiry(s.cfg.pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			select {
@@ -181,40 +258,45 @@ func (s *Source) consumeOnce(ctx context.Context, deliver func(processor.Message
 			}
 		}))
 	if err != nil {
-		return fmt.Errorf("jsconsume: consume %q: %w", s.cfg.durable, err)
+		return 0, fmt.Errorf("jsconsume: consume %q: %w", s.cfg.durable, err)
 	}
-	s.log.Debug("consuming", "filter", s.ccf.FilterSubject, "filters", s.ccf.FilterSubjects)
+	s.log.Debug("consuming", "filter", s.ccf.FilterSubject, "filters", s.ccf.FilterSubjects, "pull_batch", s.PullBatch())
+	// stop ends the subscription: drained (read-ahead messages are nak'd
+	// by the closed gate) or stopped at once (they come back after
+	// AckWait). Neither is waited for: the subscription's own goroutines
+	// belong to the connection and end with the drain (≤ a flush, 10 s
+	// while disconnected) or with the connection.
+	stop := func(drain bool) uint64 {
+		if drain {
+			cc.Drain()
+		} else {
+			cc.Stop()
+		}
+		return g.close()
+	}
 
 	check := time.NewTicker(s.cfg.checkInterval)
 	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			cc.Drain()
-			s.waitClosed(cc)
-			return nil
+			return stop(true), nil
 		case <-cc.Closed():
-			return errors.New("jsconsume: consume subscription ended")
+			return stop(false), errors.New("jsconsume: consume subscription ended")
 		case err := <-errs:
 			switch {
 			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrConsumerNotFound),
 				errors.Is(err, jetstream.ErrBadRequest), errors.Is(err, jetstream.ErrConnectionClosed):
-				cc.Stop()
-				s.waitClosed(cc)
-				return err
+				return stop(false), err
 			case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, nats.ErrNoResponders):
 				if lost := s.lost(ctx, cons); lost != nil {
-					cc.Stop()
-					s.waitClosed(cc)
-					return lost
+					return stop(false), lost
 				}
 			}
 			s.log.Debug("consume notice", "err", err)
 		case <-check.C:
 			if lost := s.lost(ctx, cons); lost != nil {
-				cc.Stop()
-				s.waitClosed(cc)
-				return lost
+				return stop(false), lost
 			}
 		}
 	}
@@ -230,19 +312,6 @@ func (s *Source) lost(ctx context.Context, cons jetstream.Consumer) error {
 		return err
 	}
 	return nil
-}
-
-// waitClosed waits until the subscription's callback has returned for the
-// last time, so no deliver call outlives Consume. The bound only guards
-// against a connection that never reports the subscription closed.
-func (s *Source) waitClosed(cc jetstream.ConsumeContext) {
-	t := time.NewTimer(max(2*s.cfg.pullExpiry, 10*time.Second))
-	defer t.Stop()
-	select {
-	case <-cc.Closed():
-	case <-t.C:
-		s.log.Warn("consume subscription did not close in time")
-	}
 }
 
 // dlqSubject maps an event subject to its dead-letter subject.

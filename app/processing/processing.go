@@ -5,6 +5,7 @@ package processing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -127,8 +128,23 @@ var Module = fx.Module("processing",
 			if err != nil {
 				return nil, err
 			}
-			lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+			lc.Append(fx.Hook{OnStart: p.Start, OnStop: processorStop(p)})
 			return p, nil
 		},
 	),
 )
+
+// processorStop stops p within ctx and then waits, as far as ctx allows, for
+// what Stop left running (a handler ignoring its ctx), so that it ends
+// before the store closes.
+func processorStop(p *processor.Processor) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := p.Stop(ctx)
+		select {
+		case <-p.Done():
+			return err
+		case <-ctx.Done():
+			return errors.Join(err, fmt.Errorf("processor still running at the stop deadline: %w", ctx.Err()))
+		}
+	}
+}

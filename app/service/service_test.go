@@ -166,7 +166,7 @@ func (l recordingLifecycle) Append(h fx.Hook) {
 // component names the module a hook function comes from.
 func component(fn any) string {
 	name := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
-	for _, c := range []string{"httpapi", "eventlog", "processor", "storage", "natsconn", "embedded", "demo"} {
+	for _, c := range []string{"httpapi", "eventlog", "processing", "storage", "natsconn", "embedded", "demo"} {
 		if strings.Contains(name, "/"+c+".") {
 			return c
 		}
@@ -183,6 +183,6 @@ func TestShutdownOrder(t *testing.T) {
 		fx.Decorate(func(lc fx.Lifecycle) fx.Lifecycle { return recordingLifecycle{lc, rec} }),
 	)
 	app.RequireStart().RequireStop()
-	assert.Equal(t, []string{"httpapi", "eventlog", "processor", "storage", "natsconn", "embedded"}, rec.order,
+	assert.Equal(t, []string{"httpapi", "eventlog", "processing", "storage", "natsconn", "embedded"}, rec.order,
 		"stop order: %v", rec.order)
 }

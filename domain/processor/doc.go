@@ -10,7 +10,7 @@
 //	                              │ stopping → Nak(0)                            │ another, each wrapped
 //	                              ▼                                              ▼ in middlewares
 //	                       per-job queue (WithJobOrdering)          Ack | Nak(backoff) | dead letter + Term
-//	heartbeat goroutine: InProgress for every message in flight longer than the interval
+//	heartbeat goroutine: InProgress for every message held (received, not yet settled)
 //
 // Delivery is at least once: an event is acknowledged only after every
 // handler registered for its type returned nil; a failure is negatively

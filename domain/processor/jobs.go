@@ -2,7 +2,6 @@ package processor
 
 import (
 	"sync"
-	"time"
 
 	"github.com/naq-go/events/domain/event"
 )
@@ -21,15 +20,18 @@ type jobKey struct{ env, svc, job string }
 type jobQueue struct{ items []queued }
 
 type queued struct {
-	m   Message
+	f   *flight
 	rec event.Record
 }
 
-func (p *Processor) enqueueJob(m Message, rec event.Record) {
+// enqueueJob queues a held message behind its job's earlier events; the
+// queued message stays in the held set, so it is reported in progress
+// while it waits.
+func (p *Processor) enqueueJob(f *flight, rec event.Record) {
 	k := jobKey{rec.Environment, rec.Service, rec.Event.JobID}
 	p.jobs.mu.Lock()
 	if q, ok := p.jobs.m[k]; ok {
-		q.items = append(q.items, queued{m, rec})
+		q.items = append(q.items, queued{f, rec})
 		p.jobs.mu.Unlock()
 		return
 	}
@@ -42,9 +44,9 @@ func (p *Processor) enqueueJob(m Message, rec event.Record) {
 		rest := q.items
 		delete(p.jobs.m, k)
 		p.jobs.mu.Unlock()
-		p.abandon(m)
+		p.abandon(f)
 		for _, it := range rest {
-			p.abandon(it.m)
+			p.abandon(it.f)
 		}
 		return
 	}
@@ -52,13 +54,13 @@ func (p *Processor) enqueueJob(m Message, rec event.Record) {
 	go func() {
 		defer p.work.Done()
 		defer p.release()
-		p.runJob(k, q, queued{m, rec})
+		p.runJob(k, q, queued{f, rec})
 	}()
 }
 
 func (p *Processor) runJob(k jobKey, q *jobQueue, it queued) {
 	for {
-		p.processInPlace(it.m, it.rec)
+		p.processInPlace(it.f, it.rec)
 		p.jobs.mu.Lock()
 		if len(q.items) == 0 {
 			delete(p.jobs.m, k)
@@ -73,57 +75,45 @@ func (p *Processor) runJob(k jobKey, q *jobQueue, it queued) {
 }
 
 // processInPlace handles one delivery, retrying a failure here (with
-// backoff, the message kept in progress) rather than by redelivery, so the
-// job's later events wait for it.
-func (p *Processor) processInPlace(m Message, rec event.Record) {
+// backoff, the message held and so kept in progress) rather than by
+// redelivery, so the job's later events wait for it.
+func (p *Processor) processInPlace(f *flight, rec event.Record) {
 	if p.stopping() {
-		p.abandon(m)
+		p.abandon(f)
 		return
 	}
-	d := m.Delivery()
-	if d.NumDelivered > p.cfg.maxDeliveries {
-		p.giveUp(m, p.letter(m, rec, ReasonRedelivered, errRedelivered(d, p.cfg.maxDeliveries)))
+	d := f.msg.Delivery()
+	n := p.memo.deliveries(d)
+	if n > p.cfg.maxDeliveries {
+		p.giveUp(f, p.overLimit(f, rec, n))
 		return
 	}
-	for attempt := d.NumDelivered; ; attempt++ {
-		err := p.run(m, rec)
+	for attempt := n; ; attempt++ {
+		err := p.run(f.msg, rec)
 		switch {
 		case err == nil:
 			p.c.handled.Add(1)
-			p.settle(m.Ack())
+			p.ack(f)
 			return
 		case p.shutdownErr(err):
-			p.abandon(m)
+			p.abandon(f)
 			return
 		}
 		p.c.failed.Add(1)
 		if attempt >= p.cfg.maxDeliveries {
-			l := p.letter(m, rec, ReasonFailed, err)
+			l := p.letter(f.msg, rec, ReasonFailed, err)
 			l.Delivery.NumDelivered = attempt // deliveries plus retries in place
-			p.giveUp(m, l)
+			p.giveUp(f, l)
 			return
 		}
+		p.memo.failed(d.Seq, err)
 		p.c.retried.Add(1)
 		delay := p.cfg.backoff(attempt)
 		p.log.Warn("handler failed; retrying in place", "job_id", rec.Event.JobID,
 			"type", rec.Event.Type, "seq", d.Seq, "attempt", attempt, "delay", delay, "err", err)
-		if !p.wait(m, delay) {
-			p.abandon(m)
+		if !p.pause(delay) {
+			p.abandon(f)
 			return
 		}
-	}
-}
-
-// wait keeps m in progress for d; false if Stop began meanwhile.
-func (p *Processor) wait(m Message, d time.Duration) bool {
-	f := p.flights.add(m)
-	defer p.flights.remove(f)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-p.stopCh:
-		return false
 	}
 }

@@ -24,7 +24,9 @@ type Processor struct {
 
 	sem     chan struct{} // one token per message being handled
 	stopCh  chan struct{} // closed when Stop begins: dispatch stops taking work
-	flights flights       // messages in flight, for heartbeats
+	done    chan struct{} // closed when every goroutine has ended after Stop
+	flights flights       // messages held, for heartbeats and duplicate detection
+	memo    memo          // what a delivery learnt for the next one
 	jobs    jobQueues     // WithJobOrdering only
 
 	mu             sync.Mutex
@@ -62,13 +64,14 @@ func New(src Source, opts ...Option) *Processor {
 		}
 	}
 	p := &Processor{
-		src:    src,
-		cfg:    cfg,
-		log:    cfg.logger.With("component", "processor"),
-		sem:    make(chan struct{}, cfg.maxConcurrent),
-		stopCh: make(chan struct{}),
+		src:     src,
+		cfg:     cfg,
+		log:     cfg.logger.With("component", "processor"),
+		sem:     make(chan struct{}, cfg.maxConcurrent),
+		stopCh:  make(chan struct{}),
+		done:    make(chan struct{}),
+		flights: newFlights(),
 	}
-	p.flights.m = make(map[*flight]struct{})
 	p.jobs.m = make(map[jobKey]*jobQueue)
 	return p
 }
@@ -117,6 +120,9 @@ func (p *Processor) Start(ctx context.Context) error {
 	p.consumeDone = make(chan struct{})
 	p.beatDone = make(chan struct{})
 	p.beatStop = make(chan struct{})
+	if pf, ok := p.src.(Prefetcher); ok {
+		pf.SetPrefetch(2 * p.cfg.maxConcurrent)
+	}
 	go p.consume(consumeCtx)
 	go p.heartbeats(p.beatStop)
 	p.log.Info("processor started", "max_concurrent", p.cfg.maxConcurrent,
@@ -124,12 +130,19 @@ func (p *Processor) Start(ctx context.Context) error {
 	return nil
 }
 
+// StopGrace is how long Stop, once its ctx has ended and handlers'
+// contexts are cancelled, still waits for them and the source to return.
+const StopGrace = 100 * time.Millisecond
+
 // Stop stops fetching, lets the handlers in flight finish and settle their
 // messages, and returns once every goroutine of the processor has ended.
 // Messages delivered but not yet started are nak'd for immediate
 // redelivery (to another instance). If ctx ends first, handlers' contexts
-// are cancelled, Stop still waits for them to return (a handler must
-// honour its ctx) and returns ctx's error. Stopping twice returns nil.
+// are cancelled and Stop returns ctx's error at the latest StopGrace
+// later: what has not ended by then — a handler ignoring its ctx, a source
+// slow to return from Consume — goes on in the background (its messages
+// still reported in progress, then settled) and Done is closed when it
+// has ended. Stopping twice returns nil.
 func (p *Processor) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	switch p.state {
@@ -145,37 +158,69 @@ func (p *Processor) Stop(ctx context.Context) error {
 
 	close(p.stopCh)
 	p.cancelConsume()
-	var err error
-	idle := make(chan struct{})
-	go func() { <-p.consumeDone; p.work.Wait(); close(idle) }()
+	go p.finish()
 	select {
-	case <-idle:
+	case <-p.done:
+		return nil
 	case <-ctx.Done():
-		err = fmt.Errorf("processor stop: %w; handlers cancelled", ctx.Err())
-		p.cancelHandlers()
-		<-idle
 	}
+	p.cancelHandlers()
+	t := time.NewTimer(StopGrace)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		return fmt.Errorf("processor stop: %w; handlers cancelled", ctx.Err())
+	case <-t.C:
+	}
+	consuming := "returned"
+	select {
+	case <-p.consumeDone:
+	default:
+		consuming = "not returned yet"
+	}
+	p.log.Warn("processor stop deadline passed; the rest ends in the background",
+		"held", p.flights.count(), "in_flight", p.c.inFlight.Load(), "source", consuming)
+	return fmt.Errorf("processor stop: %w; handlers cancelled, %d messages still held and the source %s: they end in the background (see Done)",
+		ctx.Err(), p.flights.count(), consuming)
+}
+
+// Done is closed once a stopped processor's goroutines have all ended:
+// when Stop returned nil, or later if Stop's ctx ended first. It is never
+// closed for a processor that was not stopped.
+func (p *Processor) Done() <-chan struct{} { return p.done }
+
+// finish waits for the source and the message goroutines, then stops the
+// heartbeats and closes done.
+func (p *Processor) finish() {
+	<-p.consumeDone
+	p.work.Wait()
 	p.cancelHandlers()
 	close(p.beatStop)
 	<-p.beatDone
 	st := p.Stats()
 	p.log.Info("processor stopped", "handled", st.Handled, "failed", st.Failed,
 		"dead_lettered", st.DeadLettered, "abandoned", st.Abandoned)
-	return err
+	close(p.done)
 }
 
-// consume runs the source until Stop, restarting it after errors.
+// consume runs the source until Stop, restarting it after errors with a
+// backoff that starts over after a Consume call that delivered something.
 func (p *Processor) consume(ctx context.Context) {
 	defer close(p.consumeDone)
-	backoff := p.cfg.restartBackoff
-	for attempt := uint64(1); ; attempt++ {
+	var attempt uint64
+	for {
+		before := p.c.received.Load()
 		err := p.src.Consume(ctx, p.dispatch)
 		if ctx.Err() != nil {
 			return
 		}
+		if p.c.received.Load() != before {
+			attempt = 0 // it worked for a while: start the backoff over
+		}
+		attempt++
 		p.c.sourceErrors.Add(1)
-		d := backoff(attempt)
-		p.log.Error("source stopped; consuming again after backoff", "err", err, "backoff", d)
+		d := p.cfg.restartBackoff(attempt)
+		p.log.Error("source stopped; consuming again after backoff", "err", err, "backoff", d, "attempt", attempt)
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -186,36 +231,47 @@ func (p *Processor) consume(ctx context.Context) {
 	}
 }
 
-// dispatch takes one delivery from the source. It blocks while every
-// handler slot is busy, which is the backpressure on the source.
+// dispatch takes one delivery from the source and holds it (reported in
+// progress) until it is settled. It blocks while every handler slot is
+// busy, which is the backpressure on the source.
 func (p *Processor) dispatch(m Message) {
 	p.c.received.Add(1)
 	d := m.Delivery()
 	p.c.lag.Store(d.Pending)
+	f, ok := p.flights.hold(m)
+	if !ok {
+		// A redelivery of a message still held here (its redelivery timer
+		// ran out anyway): the held delivery settles the sequence, so this
+		// one is neither handled nor settled.
+		p.c.duplicates.Add(1)
+		p.memo.drop(d.Seq)
+		p.log.Debug("redelivery of a message still held dropped", "seq", d.Seq, "delivery", d.NumDelivered)
+		return
+	}
 	if p.stopping() {
-		p.abandon(m)
+		p.abandon(f)
 		return
 	}
 	rec, err := m.Decode()
 	if err != nil {
 		p.c.undecodable.Add(1)
 		p.log.Warn("undecodable message terminated", "subject", m.Subject(), "seq", d.Seq, "err", err)
-		p.giveUp(m, Letter{Subject: m.Subject(), Data: m.Data(), Delivery: d, Reason: ReasonUndecodable, Err: err})
+		p.giveUp(f, Letter{Subject: m.Subject(), Data: m.Data(), Delivery: d, Reason: ReasonUndecodable, Err: err})
 		return
 	}
 	if p.cfg.jobOrdering {
-		p.enqueueJob(m, rec)
+		p.enqueueJob(f, rec)
 		return
 	}
 	if !p.acquire() {
-		p.abandon(m)
+		p.abandon(f)
 		return
 	}
 	p.work.Add(1)
 	go func() {
 		defer p.work.Done()
 		defer p.release()
-		p.process(m, rec)
+		p.process(f, rec)
 	}()
 }
 
@@ -240,43 +296,59 @@ func (p *Processor) acquire() bool {
 func (p *Processor) release() { <-p.sem }
 
 // process handles one delivery and settles it (not in ordered mode).
-func (p *Processor) process(m Message, rec event.Record) {
-	d := m.Delivery()
-	if d.NumDelivered > p.cfg.maxDeliveries {
-		p.giveUp(m, p.letter(m, rec, ReasonRedelivered, errRedelivered(d, p.cfg.maxDeliveries)))
+func (p *Processor) process(f *flight, rec event.Record) {
+	d := f.msg.Delivery()
+	n := p.memo.deliveries(d)
+	if n > p.cfg.maxDeliveries {
+		p.giveUp(f, p.overLimit(f, rec, n))
 		return
 	}
-	err := p.run(m, rec)
+	err := p.run(f.msg, rec)
 	switch {
 	case err == nil:
 		p.c.handled.Add(1)
-		p.settle(m.Ack())
+		p.ack(f)
 	case p.shutdownErr(err):
-		p.abandon(m)
+		p.abandon(f)
 	default:
 		p.c.failed.Add(1)
-		if d.NumDelivered >= p.cfg.maxDeliveries {
-			p.giveUp(m, p.letter(m, rec, ReasonFailed, err))
+		if n >= p.cfg.maxDeliveries {
+			p.giveUp(f, p.letter(f.msg, rec, ReasonFailed, err))
 			return
 		}
+		p.memo.failed(d.Seq, err)
 		p.c.retried.Add(1)
-		delay := p.cfg.backoff(d.NumDelivered)
+		delay := p.cfg.backoff(n)
 		p.log.Warn("handler failed; event will be redelivered", "job_id", rec.Event.JobID,
-			"type", rec.Event.Type, "seq", d.Seq, "delivery", d.NumDelivered, "delay", delay, "err", err)
-		p.settle(m.Nak(delay))
+			"type", rec.Event.Type, "seq", d.Seq, "delivery", n, "delay", delay, "err", err)
+		p.nak(f, delay)
 	}
 }
 
-func errRedelivered(d Delivery, limit uint64) error {
+// overLimit is the letter of a delivery beyond MaxDeliveries: the dead
+// letter an earlier delivery owed (its write failed), or a "redelivered
+// too often" one carrying the last handler error if there was one.
+func (p *Processor) overLimit(f *flight, rec event.Record, n uint64) Letter {
+	d := f.msg.Delivery()
+	e := p.memo.get(d.Seq)
+	if e.owed != "" {
+		return p.letter(f.msg, rec, e.owed, e.err)
+	}
+	err := errRedelivered(n, p.cfg.maxDeliveries)
+	if e.err != nil {
+		err = fmt.Errorf("%w; the last handler error: %w", err, e.err)
+	}
+	return p.letter(f.msg, rec, ReasonRedelivered, err)
+}
+
+func errRedelivered(n, limit uint64) error {
 	return fmt.Errorf("delivered %d times, more than the %d allowed, without being settled (a crash or an exceeded ack wait)",
-		d.NumDelivered, limit)
+		n, limit)
 }
 
 // run calls every handler of the event's type, one after another, with the
 // message reported in progress meanwhile. It returns the joined errors.
 func (p *Processor) run(m Message, rec event.Record) error {
-	f := p.flights.add(m)
-	defer p.flights.remove(f)
 	p.c.inFlight.Add(1)
 	defer p.c.inFlight.Add(-1)
 
@@ -314,10 +386,33 @@ func (p *Processor) shutdownErr(err error) bool {
 	return p.handlerCtx.Err() != nil && errors.Is(err, context.Canceled)
 }
 
+// deadLetterAttempts is how often giveUp tries to write a dead letter
+// (with backoff, the message held) before it nak's the message instead.
+const deadLetterAttempts = 3
+
+// ack, nak and term settle a held message: it leaves the held set first,
+// so that a redelivery following a Nak is not taken for a duplicate.
+func (p *Processor) ack(f *flight) {
+	p.flights.release(f)
+	p.memo.forget(f.seq)
+	p.settle(f.msg.Ack())
+}
+
+func (p *Processor) nak(f *flight, delay time.Duration) {
+	p.flights.release(f)
+	p.settle(f.msg.Nak(delay))
+}
+
+func (p *Processor) term(f *flight, reason string) {
+	p.flights.release(f)
+	p.memo.forget(f.seq)
+	p.settle(f.msg.Term(reason))
+}
+
 // abandon hands a message back for immediate redelivery.
-func (p *Processor) abandon(m Message) {
+func (p *Processor) abandon(f *flight) {
 	p.c.abandoned.Add(1)
-	p.settle(m.Nak(0))
+	p.nak(f, 0)
 }
 
 func (p *Processor) letter(m Message, rec event.Record, reason string, err error) Letter {
@@ -325,27 +420,52 @@ func (p *Processor) letter(m Message, rec event.Record, reason string, err error
 		Decoded: true, Reason: reason, Err: err}
 }
 
-// giveUp dead-letters a message and terminates it; if the dead letter
-// cannot be written, the message is nak'd so that nothing is lost.
-func (p *Processor) giveUp(m Message, l Letter) {
+// giveUp dead-letters a message and terminates it. A failed dead-letter
+// write is retried in place (deadLetterAttempts in all, with backoff, the
+// message held); then the message is nak'd so that nothing is lost, and
+// the letter is remembered for its next delivery.
+func (p *Processor) giveUp(f *flight, l Letter) {
 	attrs := []any{"subject", l.Subject, "seq", l.Delivery.Seq, "deliveries", l.Delivery.NumDelivered,
 		"reason", l.Reason, "err", l.Err}
 	if p.cfg.deadLetter == nil {
 		p.log.Error("message given up (no dead-letter sink)", append(attrs, "data", string(l.Data))...)
-	} else {
+		p.c.deadLettered.Add(1)
+		p.term(f, l.Reason)
+		return
+	}
+	for attempt := uint64(1); ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(p.handlerCtx), DefaultDeadLetterTimeout)
 		err := p.cfg.deadLetter.DeadLetter(ctx, l)
 		cancel()
-		if err != nil {
-			p.c.deadLetterErrors.Add(1)
+		if err == nil {
+			break
+		}
+		p.c.deadLetterErrors.Add(1)
+		delay := p.cfg.backoff(attempt)
+		if attempt >= deadLetterAttempts || !p.pause(delay) {
+			p.memo.owe(l.Delivery.Seq, l.Reason, l.Err)
 			p.log.Error("dead letter not written; message nak'd to try again", append(attrs, "dlq_err", err)...)
-			p.settle(m.Nak(p.cfg.backoff(l.Delivery.NumDelivered)))
+			p.nak(f, p.cfg.backoff(l.Delivery.NumDelivered))
 			return
 		}
-		p.log.Warn("message dead-lettered", attrs...)
+		p.log.Warn("dead letter not written; retrying", append(attrs, "dlq_err", err, "attempt", attempt, "delay", delay)...)
 	}
+	p.log.Warn("message dead-lettered", attrs...)
 	p.c.deadLettered.Add(1)
-	p.settle(m.Term(l.Reason))
+	p.term(f, l.Reason)
+}
+
+// pause waits d (the message stays held, so in progress); false if Stop
+// began meanwhile.
+func (p *Processor) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.stopCh:
+		return false
+	}
 }
 
 func (p *Processor) settle(err error) {

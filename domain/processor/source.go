@@ -15,19 +15,37 @@ import (
 // Contract for implementations:
 //   - Consume calls deliver for each message, from one goroutine at a time,
 //     until ctx ends; then it stops fetching, lets a deliver call in
-//     progress return, and returns nil. It returns an error only when it
+//     progress return, and returns nil promptly (it should not wait on the
+//     network: Stop waits for it only until its own deadline). No deliver
+//     call starts after Consume returned. It returns an error only when it
 //     cannot go on (the processor logs it and calls Consume again after a
 //     backoff); transient faults (a reconnect, a server restart) are
 //     recovered inside Consume and resume from the durable position.
 //   - deliver may block (while every handler slot is busy); the source must
-//     not buffer unboundedly meanwhile (a JetStream consumer's MaxAckPending
-//     and pull batch bound it).
-//   - Each Message must be settled once, by Ack, Nak or Term, from any
-//     goroutine; InProgress may be called any number of times before that.
-//     A message never settled is delivered again by the source after its
-//     own timeout (JetStream: AckWait).
+//     not buffer much meanwhile: a message read ahead but not yet passed to
+//     deliver is not reported in progress, so it must reach deliver before
+//     the source's redelivery timeout (see Prefetcher).
+//   - Each Message the processor handles is settled once, by Ack, Nak or
+//     Term, from any goroutine; InProgress may be called any number of
+//     times before that. A message never settled is delivered again by the
+//     source after its own timeout (JetStream: AckWait).
+//   - A settlement or InProgress of any delivery of a message applies to
+//     the message (JetStream: they address the stream sequence). The
+//     processor relies on it: a redelivery of a sequence it still holds
+//     (Delivery.Seq, when not 0) is dropped without settlement, and the
+//     held delivery settles the message.
 type Source interface {
 	Consume(ctx context.Context, deliver func(Message)) error
+}
+
+// Prefetcher is implemented by a Source that reads messages ahead of
+// deliver (JetStream: the pull batch). Start calls SetPrefetch with twice
+// MaxConcurrent, so that what is read ahead is about two rounds of handler
+// work: a message read ahead is not yet held by the processor and gets no
+// in-progress reports until deliver takes it. A Source may let an explicit
+// setting of its own win.
+type Prefetcher interface {
+	SetPrefetch(n int)
 }
 
 // Message is one delivery of one stored event.
@@ -75,9 +93,11 @@ type Delivery struct {
 // WithDeadLetter sets another.
 //
 // DeadLetter returns nil only once the letter is durable; the processor
-// then terminates the message. On an error the message is nak'd and
-// dead-lettered again on its next delivery, so nothing is lost; an
-// implementation should therefore de-duplicate by Letter.Delivery.Seq.
+// then terminates the message. On an error the processor tries again a few
+// times, then nak's the message and dead-letters it (same reason, same
+// error) on its next delivery, so nothing is lost; an implementation
+// should therefore de-duplicate by Letter.Delivery.Seq (and the consumer,
+// if several consumers share the sink).
 type DeadLetterSink interface {
 	DeadLetter(ctx context.Context, l Letter) error
 }
@@ -93,7 +113,9 @@ type Letter struct {
 	// Reason is a short, stable cause: ReasonFailed, ReasonUndecodable or
 	// ReasonRedelivered.
 	Reason string
-	// Err is the last handler error, or the decode error.
+	// Err is the last handler error, or the decode error. A "redelivered
+	// too often" letter wraps the last handler error seen for the message,
+	// when one was.
 	Err error
 }
 

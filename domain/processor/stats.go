@@ -21,8 +21,10 @@ type Stats struct {
 	// DeadLettered counts messages given up on and terminated: failed
 	// MaxDeliveries times, undecodable, or redelivered too often.
 	DeadLettered uint64
-	// DeadLetterErrors counts dead-letter writes that failed; the message
-	// was nak'd instead and will be dead-lettered on its next delivery.
+	// DeadLetterErrors counts dead-letter writes that failed. Each is
+	// retried in place (3 attempts in all); if the last fails too, the
+	// message is nak'd and dead-lettered, with the same reason and error,
+	// on its next delivery.
 	DeadLetterErrors uint64
 	// Panics and Timeouts count handler calls that panicked or overran the
 	// handler timeout (each is also a failure).
@@ -40,9 +42,17 @@ type Stats struct {
 	// SourceErrors counts Consume calls that returned an error (each is
 	// retried after a backoff).
 	SourceErrors uint64
-	Duplicates   uint64
+	// Duplicates counts redeliveries of a message the processor still
+	// held (its redelivery timer ran out although it was reported in
+	// progress, e.g. during a disconnection): dropped unhandled and
+	// unsettled, since the held delivery settles the message.
+	Duplicates uint64
 	// InFlight is how many messages are being handled now.
 	InFlight int64
+	// Held is how many messages the processor holds unsettled (waiting
+	// for a slot, queued behind their job, running, retried or being
+	// dead-lettered in place); each is reported in progress.
+	Held int64
 	// Lag is the consumer's pending count reported with the latest
 	// delivery: events stored but not yet delivered to any instance.
 	Lag uint64
@@ -68,6 +78,7 @@ type counters struct {
 	deadLettered, deadLetterErrors           atomic.Uint64
 	panics, timeouts, undecodable, abandoned atomic.Uint64
 	settleErrors, sourceErrors, lag          atomic.Uint64
+	duplicates                               atomic.Uint64
 	inFlight                                 atomic.Int64
 	handleTime, delay                        histogram
 }
@@ -89,6 +100,8 @@ func (p *Processor) Stats() Stats {
 		Abandoned:        c.abandoned.Load(),
 		SettleErrors:     c.settleErrors.Load(),
 		SourceErrors:     c.sourceErrors.Load(),
+		Duplicates:       c.duplicates.Load(),
+		Held:             int64(p.flights.count()),
 		InFlight:         c.inFlight.Load(),
 		Lag:              c.lag.Load(),
 		HandleTime:       c.handleTime.snapshot(),
