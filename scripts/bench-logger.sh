@@ -81,7 +81,7 @@ esac
 # Each variant is measured right after a natscli run of its own, so that a
 # neighbour's load, which comes and goes within seconds on a shared machine,
 # falls on the two halves of a ratio alike.
-variants=(logger logger-batch1000 logger-batch2000 async-publish-batch500 async-publish-window)
+variants=(logger logger-batch500 logger-batch1000 async-publish-batch500 async-publish-window)
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r/$rounds, $msgs messages per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	for name in "${variants[@]}"; do

@@ -122,9 +122,9 @@ func Default() Config {
 			Duplicates: 2 * time.Minute,
 		},
 		Logger: Logger{
-			BatchSize:     500,
+			BatchSize:     2000,
 			FlushInterval: 100 * time.Millisecond,
-			MaxBuffer:     10_000,
+			MaxBuffer:     20_000,
 			Spill:         true,
 		},
 		HTTP:            HTTP{Addr: "127.0.0.1:8080"},

@@ -32,7 +32,7 @@ func TestPrecedence(t *testing.T) {
 	}{
 		{"defaults", nil, nil, func(t *testing.T, c Config) {
 			assert.Empty(t, c.NATS.URL)
-			assert.Equal(t, 500, c.Logger.BatchSize)
+			assert.Equal(t, 2000, c.Logger.BatchSize)
 			assert.Equal(t, 5*time.Second, c.NATS.ConnectTimeout)
 			assert.True(t, c.Embedded())
 		}},

@@ -13,7 +13,7 @@ func TestOptionsDefaultsAndInvalidValues(t *testing.T) {
 		check func(c config) bool
 	}{
 		{"defaults", nil, func(c config) bool {
-			return c.batchSize == 500 && c.flushInterval == 100*time.Millisecond && c.maxBufferSize == 10_000 &&
+			return c.batchSize == 2000 && c.flushInterval == 100*time.Millisecond && c.maxBufferSize == 20_000 &&
 				c.retryAttempts == 5 && c.initialBackoff == 50*time.Millisecond && c.maxBackoff == 5*time.Second &&
 				c.overflow == DropOldest && c.breakerThreshold == 5 && c.breakerCooldown == time.Second &&
 				c.storeTimeout == 5*time.Second && c.log != nil && c.spill == nil

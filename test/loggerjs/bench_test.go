@@ -184,7 +184,8 @@ func closeAndReport(b *testing.B, l *logger.Logger) {
 // BenchmarkSustained512B measures how many 512-byte events per second
 // reach JetStream (acknowledged), b.N events in all:
 //
-//   - logger: LogCtx under the Block policy (the producer waits for room,
+//   - logger: the default options (batches of 2000), LogCtx under the
+//     Block policy (the producer waits for room,
 //     nothing is dropped), then Close, which drains; every event stored.
 //   - async-publish-batch500: what natscli's `bench js pub async --dedup
 //     --batch=500` does, in this process: 500 asynchronous publishes with
@@ -199,8 +200,8 @@ func BenchmarkSustained512B(b *testing.B) {
 		opts []logger.Option
 	}{
 		{"logger", nil},
+		{"logger-batch500", []logger.Option{logger.WithBatchSize(500), logger.WithMaxBufferSize(10_000)}},
 		{"logger-batch1000", []logger.Option{logger.WithBatchSize(1000), logger.WithMaxBufferSize(10_000)}},
-		{"logger-batch2000", []logger.Option{logger.WithBatchSize(2000), logger.WithMaxBufferSize(20_000)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			f := newBenchFixture(b)
