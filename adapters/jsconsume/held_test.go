@@ -26,7 +26,7 @@ func TestLongHeldJobQueueIsNotRedelivered(t *testing.T) {
 	const ackWait = time.Second
 	h := newHarness(t)
 	events := h.publish(jobEvents(1, 5)...)
-	p := start(t, h.source(h.js, jsconsume.WithAckWait(ackWait)), processor.WithJobOrdering(), processor.WithMaxDeliveries(2))
+	p := newProc(t, h.source(h.js, jsconsume.WithAckWait(ackWait)), processor.WithJobOrdering(), processor.WithMaxDeliveries(2))
 	s := newSeen()
 	_, err := p.HandleAll(func(ctx context.Context, e event.JobEvent) error {
 		if e.ID == events[0].ID {
@@ -40,6 +40,7 @@ func TestLongHeldJobQueueIsNotRedelivered(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 	eventually(t, 20*time.Second, "every event", func() bool { return len(s.missing(events)) == 0 })
 	eventually(t, 10*time.Second, "consumer settled", func() bool { return h.consumerSettled(jsconsume.DefaultDurable) })
 	s.mu.Lock()
@@ -60,7 +61,7 @@ func TestLongHeldJobQueueIsNotRedelivered(t *testing.T) {
 // nothing pending afterwards.
 func TestRedeliveryWhileHeldIsSettledByTheHeldDelivery(t *testing.T) {
 	h := newHarness(t)
-	p := start(t, h.source(h.js, jsconsume.WithAckWait(300*time.Millisecond)),
+	p := newProc(t, h.source(h.js, jsconsume.WithAckWait(300*time.Millisecond)),
 		processor.WithInProgressInterval(time.Hour)) // no heartbeat: force the redelivery
 	var calls atomic.Int32
 	_, err := p.HandleAll(func(ctx context.Context, _ event.JobEvent) error {
@@ -77,6 +78,7 @@ func TestRedeliveryWhileHeldIsSettledByTheHeldDelivery(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 	h.publish(event.New("held", event.TypeStarted))
 	eventually(t, 20*time.Second, "handled", func() bool { return p.Stats().Handled == 1 })
 	eventually(t, 10*time.Second, "consumer settled by the older delivery's ack",
@@ -96,7 +98,7 @@ func TestPrefetchIsBoundedByCapacity(t *testing.T) {
 	h := newHarness(t)
 	h.publish(jobEvents(10, 50)...)
 	src := h.source(h.js)
-	p := start(t, src, processor.WithMaxConcurrent(slots))
+	p := newProc(t, src, processor.WithMaxConcurrent(slots))
 	release := make(chan struct{})
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { close(release) }) })
@@ -108,6 +110,7 @@ func TestPrefetchIsBoundedByCapacity(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 	eventually(t, 10*time.Second, "every slot busy", func() bool { return p.Stats().InFlight == slots })
 	assert.Equal(t, 2*slots, src.PullBatch())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -131,9 +134,10 @@ func TestDeadLettersOfTwoDurables(t *testing.T) {
 	srcs := map[string]*jsconsume.Source{}
 	for _, durable := range []string{"billing", "audit"} {
 		srcs[durable] = h.source(h.js, jsconsume.WithDurable(durable))
-		p := start(t, srcs[durable], processor.WithMaxDeliveries(1))
+		p := newProc(t, srcs[durable], processor.WithMaxDeliveries(1))
 		_, err := p.HandleAll(fail)
 		require.NoError(t, err)
+		run(t, p)
 		eventually(t, 20*time.Second, durable+" dead-lettered", func() bool { return p.Stats().DeadLettered == 1 })
 	}
 	dl := h.deadLetters()

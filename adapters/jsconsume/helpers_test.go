@@ -122,17 +122,24 @@ func (h *harness) source(js jetstream.JetStream, opts ...jsconsume.Option) *jsco
 }
 
 // start starts a processor on src and stops it at cleanup.
-func start(t testing.TB, src processor.Source, opts ...processor.Option) *processor.Processor {
+// newProc makes a processor with test-friendly timings; register its
+// handlers, then start it with run, so that no event is consumed (and acked
+// with no handler to see it) before they are in place.
+func newProc(t testing.TB, src processor.Source, opts ...processor.Option) *processor.Processor {
 	t.Helper()
 	base := []processor.Option{processor.WithBackoff(10*time.Millisecond, 50*time.Millisecond), processor.WithSlog(testLogger(t))}
-	p := processor.New(src, append(base, opts...)...)
+	return processor.New(src, append(base, opts...)...)
+}
+
+// run starts p and stops it when the test ends.
+func run(t testing.TB, p *processor.Processor) {
+	t.Helper()
 	require.NoError(t, p.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = p.Stop(ctx)
 	})
-	return p
 }
 
 func testLogger(t testing.TB) *slog.Logger {

@@ -30,10 +30,11 @@ func TestMain(m *testing.M) {
 func TestEveryEventHandledOnce(t *testing.T) {
 	h := newHarness(t)
 	events := h.publish(jobEvents(10, 500)...)
-	p := start(t, h.source(h.js))
+	p := newProc(t, h.source(h.js))
 	s := newSeen()
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error { s.add("a", e); return nil })
 	require.NoError(t, err)
+	run(t, p)
 
 	more := h.publish(jobEvents(10, 100)...) // live, while consuming
 	eventually(t, 20*time.Second, "600 events", func() bool { return s.distinct() == 600 })
@@ -52,7 +53,7 @@ func TestEveryEventHandledOnce(t *testing.T) {
 
 func TestFailureIsRedeliveredThenDeadLettered(t *testing.T) {
 	h := newHarness(t)
-	p := start(t, h.source(h.js), processor.WithMaxDeliveries(3))
+	p := newProc(t, h.source(h.js), processor.WithMaxDeliveries(3))
 	var badCalls atomic.Int32
 	s := newSeen()
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error {
@@ -64,6 +65,7 @@ func TestFailureIsRedeliveredThenDeadLettered(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 	bad := event.New("bad", event.TypeFailed)
 	h.publish(bad, event.New("good", event.TypeCompleted))
 
@@ -90,10 +92,11 @@ func TestFailureIsRedeliveredThenDeadLettered(t *testing.T) {
 
 func TestGarbageIsTerminatedAndCounted(t *testing.T) {
 	h := newHarness(t)
-	p := start(t, h.source(h.js))
+	p := newProc(t, h.source(h.js))
 	s := newSeen()
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error { s.add("a", e); return nil })
 	require.NoError(t, err)
+	run(t, p)
 
 	h.publishRaw("naq.events.test.svc.job-g.started", []byte("{not json"))
 	x := event.New("job-x", event.TypeStarted)
@@ -126,7 +129,7 @@ func TestServerRestartMidStream(t *testing.T) {
 	h := newHarness(t)
 	before := h.publish(jobEvents(5, 200)...)
 	src := h.source(h.js)
-	p := start(t, src, processor.WithMaxConcurrent(4))
+	p := newProc(t, src, processor.WithMaxConcurrent(4))
 	s := newSeen()
 	gate := make(chan struct{})
 	var gated atomic.Int32
@@ -143,6 +146,7 @@ func TestServerRestartMidStream(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 
 	eventually(t, 20*time.Second, "handlers held mid-stream", func() bool { return gated.Load() == 4 })
 	require.Less(t, s.distinct(), 200, "the stream is not finished when the server stops")
@@ -162,10 +166,11 @@ func TestServerRestartMidStream(t *testing.T) {
 func TestConsumerDeletedIsRecreated(t *testing.T) {
 	h := newHarness(t)
 	src := h.source(h.js)
-	p := start(t, src)
+	p := newProc(t, src)
 	s := newSeen()
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error { s.add("a", e); return nil })
 	require.NoError(t, err)
+	run(t, p)
 	first := h.publish(jobEvents(3, 30)...)
 	eventually(t, 10*time.Second, "first batch", func() bool { return s.distinct() == 30 })
 
@@ -209,13 +214,15 @@ func TestInstancesShareWorkAndSurviveAKill(t *testing.T) {
 	}
 
 	ncA, jsA := h.connect()
-	pA := start(t, h.source(jsA, jsconsume.WithPullBatch(50)), processor.WithMaxConcurrent(4))
+	pA := newProc(t, h.source(jsA, jsconsume.WithPullBatch(50)), processor.WithMaxConcurrent(4))
 	_, err := pA.HandleAll(handler("a", make(chan struct{})))
 	require.NoError(t, err)
+	run(t, pA)
 	_, jsB := h.connect()
-	pB := start(t, h.source(jsB, jsconsume.WithPullBatch(50)), processor.WithMaxConcurrent(4))
+	pB := newProc(t, h.source(jsB, jsconsume.WithPullBatch(50)), processor.WithMaxConcurrent(4))
 	_, err = pB.HandleAll(handler("b", nil))
 	require.NoError(t, err)
+	run(t, pB)
 
 	eventually(t, 20*time.Second, "A stalled with work in hand", func() bool { return pA.Stats().InFlight == 4 })
 	eventually(t, 20*time.Second, "B working", func() bool { return s.instance("b") > 0 })
@@ -237,7 +244,7 @@ func TestInstancesShareWorkAndSurviveAKill(t *testing.T) {
 func TestJobOrderingOneInstance(t *testing.T) {
 	h := newHarness(t)
 	events := h.publish(jobEvents(5, 300)...)
-	p := start(t, h.source(h.js, jsconsume.WithPullBatch(64)), processor.WithJobOrdering(), processor.WithMaxConcurrent(8))
+	p := newProc(t, h.source(h.js, jsconsume.WithPullBatch(64)), processor.WithJobOrdering(), processor.WithMaxConcurrent(8))
 	s := newSeen()
 	var failed sync.Map
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error {
@@ -250,6 +257,7 @@ func TestJobOrderingOneInstance(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+	run(t, p)
 	eventually(t, 30*time.Second, "all events", func() bool { return len(s.missing(events)) == 0 })
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,11 +296,12 @@ func TestFilterSelectsTypes(t *testing.T) {
 	h := newHarness(t)
 	src := h.source(h.js, jsconsume.WithDurable("completed-only"),
 		jsconsume.WithFilter(event.Filter{Environment: env, Types: []event.JobEventType{event.TypeCompleted, event.TypeFailed}}))
-	p := start(t, src)
+	p := newProc(t, src)
 	s := newSeen()
 	var types sync.Map
 	_, err := p.HandleAll(func(_ context.Context, e event.JobEvent) error { types.Store(e.Type, true); s.add("a", e); return nil })
 	require.NoError(t, err)
+	run(t, p)
 	h.publish(event.New("j", event.TypeStarted), event.New("j", event.TypeCompleted), event.New("k", event.TypeFailed))
 	eventually(t, 10*time.Second, "2 events", func() bool { return s.distinct() == 2 })
 	eventually(t, 10*time.Second, "consumer settled", func() bool { return h.consumerSettled("completed-only") })
