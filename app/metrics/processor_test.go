@@ -73,7 +73,13 @@ func TestProcessorMetrics(t *testing.T) {
 		<-time.After(5 * time.Millisecond)
 	}
 
-	out := scrape(t, m)
+	// Handled counts a message when its handlers return; its latency
+	// observations and the ack follow just after, so wait for them.
+	out := scrapeUntil(t, m, func(out string) bool {
+		return seriesIs(out, "naq_events_processor_handle_duration_seconds_count", 10) &&
+			seriesIs(out, "naq_events_processor_delay_seconds_count", 10) &&
+			seriesIs(out, "naq_events_processor_lag", 0)
+	})
 	assert.InDelta(t, 10.0, value(t, out, "naq_events_processor_handled_total"), 0)
 	assert.InDelta(t, 10.0, value(t, out, "naq_events_processor_handle_duration_seconds_count"), 0)
 	assert.InDelta(t, 10.0, value(t, out, "naq_events_processor_delay_seconds_count"), 0)
@@ -96,7 +102,11 @@ func TestProcessorMetrics(t *testing.T) {
 	// but the backlog grows and the lag says so.
 	require.NoError(t, p.Stop(ctx))
 	storeN(100, 7)
-	out = scrape(t, m)
+	// Acks are sent without waiting for the server; the consumer's ack
+	// pending count drops once it has processed them.
+	out = scrapeUntil(t, m, func(out string) bool {
+		return seriesIs(out, "naq_events_processor_lag", 7) && seriesIs(out, "naq_events_processor_ack_pending", 0)
+	})
 	assert.InDelta(t, 7.0, value(t, out, "naq_events_processor_lag"), 0, "lag while the processor is stopped")
 	assert.InDelta(t, 0.0, value(t, out, "naq_events_processor_ack_pending"), 0)
 
@@ -105,4 +115,28 @@ func TestProcessorMetrics(t *testing.T) {
 	out = scrape(t, m)
 	assert.NotContains(t, out, "naq_events_processor_lag ")
 	assert.InDelta(t, 1.0, value(t, out, "naq_events_processor_lag_errors_total"), 0)
+}
+
+// seriesIs reports whether the scrape holds series with value want.
+func seriesIs(out, series string, want float64) bool {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		return false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return err == nil && v == want
+}
+
+// scrapeUntil scrapes m until cond holds or 10 s pass, and returns the last
+// scrape either way (the assertions that follow say what is wrong).
+func scrapeUntil(t *testing.T, m *Metrics, cond func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := scrape(t, m)
+		if cond(out) || time.Now().After(deadline) {
+			return out
+		}
+		<-time.After(5 * time.Millisecond)
+	}
 }
