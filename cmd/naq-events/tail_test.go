@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"strings"
 	"testing"
 
@@ -36,7 +38,10 @@ func TestTailJSONFollowsNewEvents(t *testing.T) {
 		types = append(types, ev.Type)
 	}
 	assert.Equal(t, []event.JobEventType{event.TypeStarted, event.TypeCompleted}, types)
-	eventually(t, "tail to remove its consumer", func() bool { return ts.consumers(t) == 0 })
+	// tail deletes its consumer as it ends; should that request be lost
+	// (a loaded machine, a reset of the ordered consumer), the server drops
+	// it after the store's 30 s inactivity threshold. Either way none stays.
+	eventuallyWithin(t, 45*time.Second, "tail's consumer to go", func() bool { return ts.consumers(t) == 0 })
 }
 
 func TestTailReadableWithHistory(t *testing.T) {
@@ -84,5 +89,8 @@ func TestTailStopsOnCancel(t *testing.T) {
 	assert.Equal(t, exitOK, r.code, "Ctrl-C is a normal end: %s", r.stderr)
 	assert.Empty(t, r.stderr)
 	assert.Empty(t, out.String())
-	eventually(t, "tail to remove its consumer", func() bool { return ts.consumers(t) == 0 })
+	// tail deletes its consumer as it ends; should that request be lost
+	// (a loaded machine, a reset of the ordered consumer), the server drops
+	// it after the store's 30 s inactivity threshold. Either way none stays.
+	eventuallyWithin(t, 45*time.Second, "tail's consumer to go", func() bool { return ts.consumers(t) == 0 })
 }
