@@ -223,56 +223,8 @@ func BenchmarkSustained512B(b *testing.B) {
 			b.ReportMetric(float64(s.Stored)/float64(max(1, s.Batches)), "events/batch")
 		})
 	}
-	b.Run("async-publish-batch500", func(b *testing.B) {
-		f := newBenchFixture(b)
-		js, err := jetstream.New(f.nc)
-		require.NoError(b, err)
-		src := newEventSource(b, b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			ev := src.event(i)
-			doc, err := ev.AppendJSON(make([]byte, 0, 512))
-			if err != nil {
-				b.Fatal(err)
-			}
-			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
-			if _, err := js.PublishAsync(subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
-				b.Fatal(err)
-			}
-			if (i+1)%500 == 0 || i == b.N-1 {
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(time.Minute):
-					b.Fatal("acks still pending after a minute")
-				}
-			}
-		}
-		b.StopTimer()
-		reportRate(b, b.N)
-	})
-	b.Run("async-publish-window", func(b *testing.B) {
-		f := newBenchFixture(b)
-		js, err := jetstream.New(f.nc, jetstream.WithPublishAsyncMaxPending(4096))
-		require.NoError(b, err)
-		src := newEventSource(b, b.N)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := range b.N {
-			ev := src.event(i)
-			doc, err := ev.AppendJSON(make([]byte, 0, 512))
-			if err != nil {
-				b.Fatal(err)
-			}
-			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
-			if _, err := js.PublishAsync(subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		<-js.PublishAsyncComplete()
-		b.StopTimer()
-		reportRate(b, b.N)
-	})
+	b.Run("async-publish-batch500", func(b *testing.B) { benchAsyncPublish(b, 0, 500) })
+	b.Run("async-publish-window", func(b *testing.B) { benchAsyncPublish(b, 4096, 0) })
 	b.Run("sync-publish-per-event", func(b *testing.B) {
 		f := newBenchFixture(b)
 		js, err := jetstream.New(f.nc)
@@ -369,4 +321,41 @@ func benchLatency1k(b *testing.B, opts ...logger.Option) {
 	b.ReportMetric(ms(lat[len(lat)*99/100]), "p99-ms")
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchAsyncPublish publishes b.N events with a raw jetstream client:
+// asynchronously with Nats-Msg-Id, at most maxPending acknowledgements
+// outstanding (0: nats.go's default), waiting for every pending ack after
+// each barrier publishes (0: only at the end).
+func benchAsyncPublish(b *testing.B, maxPending, barrier int) {
+	f := newBenchFixture(b)
+	var opts []jetstream.JetStreamOpt
+	if maxPending > 0 {
+		opts = append(opts, jetstream.WithPublishAsyncMaxPending(maxPending))
+	}
+	js, err := jetstream.New(f.nc, opts...)
+	require.NoError(b, err)
+	src := newEventSource(b, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		ev := src.event(i)
+		doc, err := ev.AppendJSON(make([]byte, 0, 512))
+		if err != nil {
+			b.Fatal(err)
+		}
+		subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
+		if _, err := js.PublishAsync(subj, doc, jetstream.WithMsgID(ev.ID)); err != nil {
+			b.Fatal(err)
+		}
+		if (barrier > 0 && (i+1)%barrier == 0) || i == b.N-1 {
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				b.Fatal("acks still pending after a minute")
+			}
+		}
+	}
+	b.StopTimer()
+	reportRate(b, b.N)
 }
