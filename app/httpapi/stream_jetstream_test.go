@@ -6,12 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/jsstore"
-	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
 	"github.com/naq-go/events/domain/event"
 )
 
@@ -19,12 +18,7 @@ import (
 // reconnects with Last-Event-ID: it gets exactly the 4 it missed, then live
 // events again.
 func TestStreamResumeJetStream(t *testing.T) {
-	srv, err := natsembed.Start()
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	_, nc := natsembedtest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	store, err := jsstore.New(ctx, nc)

@@ -5,13 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/adapters/memstore"
-	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/ports"
 )
@@ -39,12 +38,7 @@ func TestStreamFromNow(t *testing.T) {
 		{"memory, store clock a minute ahead", memory(time.Minute)},
 		{"memory, store clock a minute behind", memory(-time.Minute)},
 		{"jetstream", func(t *testing.T) ports.Store {
-			srv, err := natsembed.Start()
-			require.NoError(t, err)
-			t.Cleanup(srv.Shutdown)
-			nc, err := nats.Connect(srv.ClientURL())
-			require.NoError(t, err)
-			t.Cleanup(nc.Close)
+			_, nc := natsembedtest.Connect(t)
 			st, err := jsstore.New(t.Context(), nc)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = st.Close() })

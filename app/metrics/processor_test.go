@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/jsstore"
-	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
 	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/app/processing"
 	"github.com/naq-go/events/domain/event"
@@ -37,12 +36,7 @@ func value(t *testing.T, out, series string) float64 {
 // scrape time, so that it shows the backlog while the processor is stopped
 // rather than the pending count of its last delivery.
 func TestProcessorMetrics(t *testing.T) {
-	srv, err := natsembed.Start()
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	_, nc := natsembedtest.Connect(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cfg := config.Default()

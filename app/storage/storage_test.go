@@ -13,19 +13,14 @@ import (
 	"github.com/naq-go/events/adapters/filestore"
 	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/adapters/memstore"
-	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
 	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/ports"
 )
 
 func TestOpen(t *testing.T) {
-	srv, err := natsembed.Start()
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
+	_, nc := natsembedtest.Connect(t)
 
 	tests := []struct {
 		kind    string
