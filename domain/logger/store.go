@@ -2,6 +2,7 @@ package logger
 
 import (
 	"context"
+	"time"
 
 	"github.com/naq-go/events/domain/event"
 )
@@ -40,4 +41,18 @@ type Spill interface {
 	Replay(ctx context.Context, max int, fn func(ctx context.Context, events []event.JobEvent) error) error
 	// Pending returns how many spilled events wait to be replayed.
 	Pending() int
+}
+
+// Lookup is implemented by stores that can tell cheaply whether events are
+// already stored. Before re-publishing an event whose earlier publish had an
+// unknown outcome (sent, never acknowledged) and that is older than the
+// store's own de-duplication window, the logger asks Stored and skips what
+// is there, so that no outage length stores an event twice.
+type Lookup interface {
+	// Stored reports for each event whether an event with its ID is stored:
+	// found[i] answers evs[i]. On error nothing is known.
+	Stored(ctx context.Context, evs []event.JobEvent) (found []bool, err error)
+	// DedupWindow is how long the store de-duplicates by event ID on its
+	// own (0: it does not).
+	DedupWindow() time.Duration
 }
