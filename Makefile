@@ -64,6 +64,7 @@ run: ## run the service (cmd/naq-events $(RUN_ARGS))
 .PHONY: test
 test: gotestsum ## go test -race every module (builds the NATS image first)
 	@$(MAKE) nats-image || echo "make test: no NATS image, so the test module will fail (see above)" >&2
+	@$(MAKE) chromium || echo "make test: no chromium, so test/dashboard will fail (see above)" >&2
 	@NAQ_NATS_IMAGE=$(NATS_IMAGE) GOTESTSUM=$(GOTESTSUM) GOTEST_FLAGS='$(GOTEST_FLAGS)' scripts/gotest.sh $(MODULES)
 
 # test/<module>: one module; test/test builds the image first.
@@ -81,7 +82,20 @@ tidy-check/$(1):
 	cd $(1) && go mod tidy -diff
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
-test/test: nats-image
+test/test: nats-image chromium
+
+# The browser tests (test/dashboard) drive Debian's chromium; installed
+# with apt-get when missing (as root, or through sudo).
+.PHONY: chromium
+chromium: ## install Debian's chromium for the browser tests when it is missing
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium) present"; else \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "chromium: missing; apt-get install -y chromium"; \
+		$$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y chromium; fi
+
+.PHONY: screenshots
+screenshots: chromium ## the dashboard's screenshots, light and dark, into docs/images (headless chromium)
+	cd test && NAQ_SCREENSHOTS=$(CURDIR)/docs/images go test -count=1 -run 'TestDashboard$$' ./dashboard/
 
 # ---------------------------------------------------------------- bench
 
@@ -113,6 +127,28 @@ bench-logger: natscli nats-server ## logger vs natscli on one nats-server proces
 .PHONY: bench-baseline
 bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server
 	scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS)
+
+# ---------------------------------------------------------------- fuzz
+
+# `make fuzz FUZZTIME=30s`: every fuzz target of every module (found by
+# their `func FuzzX` in *_test.go), one after another, FUZZTIME each. A
+# failing input is written by go test under the package's testdata/fuzz/,
+# where plain `go test` replays it as a regression input from then on.
+FUZZTIME ?= 5m
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 5m); crashers land in testdata/fuzz/ as regression inputs
+	@status=0; \
+	for f in $$(grep -rl --include='*_test.go' '^func Fuzz' $(MODULES) | sort); do \
+		dir=$$(dirname $$f); mod=$${dir%%/*}; pkg=./$${dir#*/}; [[ $$dir == $$mod ]] && pkg=.; \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$dir $$name: -fuzztime=$(FUZZTIME)"; start=$$(date +%s); \
+			(cd $$mod && go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg) || status=1; \
+			echo "== $$dir $$name: $$(( $$(date +%s) - start )) s"; \
+		done; \
+	done; \
+	if ((status)); then echo "make fuzz: a target failed; its input is in testdata/fuzz/ (see above)"; fi; \
+	exit $$status
 
 # ---------------------------------------------------------------- lint
 

@@ -3,6 +3,8 @@ package ports
 import (
 	"context"
 	"iter"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/naq-go/events/domain/event"
@@ -18,6 +20,11 @@ type Health struct {
 	// delivers exactly the events stored after this Health call, whatever
 	// the clocks of the caller and the backend say.
 	LastSeq uint64
+	// Created is when the store's sequence space began (a JetStream
+	// stream's creation time): a store deleted and re-created under the
+	// same name starts its sequences again with a new Created. Zero when
+	// the backend cannot tell.
+	Created time.Time
 	Detail  map[string]any // backend-specific figures, for people
 	RTT     time.Duration
 }
@@ -48,11 +55,91 @@ type Writer interface {
 // token (event.CheckToken), an unknown type, or a negative Page.Limit or
 // Page.Offset is an error wrapping ErrInvalid that names the value, so "*" or
 // "a.b" never match anything by accident.
+//
+// Paging (event.Page): After and Before bound the result by Seq (both
+// exclusive), so a page that starts after the previous page's last Seq
+// skips nothing and repeats nothing however the store grows meanwhile.
+// Offset and Limit never overflow: an Offset past every match is an empty
+// page. An Offset above event.MaxOffset with more matches than that is an
+// *event.OffsetError naming the Seq to continue after.
+//
+// A store may refuse a query whose scan would read more stored events
+// than its stated bound (a filter on what its index cannot select, such as
+// a queue, over a large stream) with a *ScanError wrapping ErrScanBound
+// that says what to add; it never answers such a query by timing out.
 type Reader interface {
 	Job(ctx context.Context, jobID string, page event.Page) ([]event.JobEvent, error)
 	ByType(ctx context.Context, t event.JobEventType, page event.Page) ([]event.JobEvent, error)
 	List(ctx context.Context, f event.Filter, page event.Page) ([]event.Record, error)
 	Count(ctx context.Context, f event.Filter) (int, error)
+}
+
+// JobLocation is an environment and service under which a job has events.
+type JobLocation struct {
+	Environment string
+	Service     string
+	Events      int
+}
+
+// JobFinder finds a job id under every environment and service, from an
+// index: without reading the events. Every store implements it; use
+// FindJob to call it on any Reader.
+type JobFinder interface {
+	// FindJob returns where jobID has events, sorted by environment then
+	// service; none is an empty result and a nil error. An invalid job id
+	// wraps ErrInvalid.
+	FindJob(ctx context.Context, jobID string) ([]JobLocation, error)
+}
+
+// Named is a store bound to one environment and service: those Job,
+// ByType and DeleteJob use and StoreBatch writes under. Every store
+// implements it.
+type Named interface {
+	Names() (environment, service string)
+}
+
+// FindJob returns where jobID has events: r's FindJob when it has one,
+// else counted from List(Filter{JobID: jobID}).
+func FindJob(ctx context.Context, r Reader, jobID string) ([]JobLocation, error) {
+	if jf, ok := r.(JobFinder); ok {
+		return jf.FindJob(ctx, jobID)
+	}
+	recs, err := r.List(ctx, event.Filter{JobID: jobID}, event.Page{})
+	if err != nil {
+		return nil, err
+	}
+	var out []JobLocation
+	for _, rec := range recs {
+		i := slices.IndexFunc(out, func(l JobLocation) bool {
+			return l.Environment == rec.Environment && l.Service == rec.Service
+		})
+		if i < 0 {
+			out = append(out, JobLocation{Environment: rec.Environment, Service: rec.Service})
+			i = len(out) - 1
+		}
+		out[i].Events++
+	}
+	SortLocations(out)
+	return out, nil
+}
+
+// SortLocations sorts locations by environment, then service.
+func SortLocations(ls []JobLocation) {
+	slices.SortFunc(ls, func(a, b JobLocation) int {
+		if c := strings.Compare(a.Environment, b.Environment); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Service, b.Service)
+	})
+}
+
+// ServiceDeleter removes every event of a store's own environment and
+// service at once: one call, whatever the number of jobs (a bench run's
+// events under a service of its own).
+type ServiceDeleter interface {
+	// DeleteService removes every event of the store's environment and
+	// service and returns how many it removed.
+	DeleteService(ctx context.Context) (int, error)
 }
 
 // Admin removes events.

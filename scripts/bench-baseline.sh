@@ -5,7 +5,19 @@
 # Starts nats-server on a random loopback port with a temporary store dir
 # (-js, file storage), runs `nats bench js pub async --dedup` (512-byte
 # messages, a fixed count, a Nats-Msg-Id on every message as our store
-# sets), prints the figures, and stops the server. With NAQ_BENCH_NATS_URL
+# sets), prints the figures, and stops the server.
+#
+# NAQ_BASELINE_MODE picks the natscli publisher:
+#   async         `bench js pub async --dedup --batch=500` (the default)
+#   fast          `bench js pub fast --dedup --batch=$NAQ_BASELINE_FAST_BATCH
+#                 --max-outstanding-acks=$NAQ_BASELINE_FAST_ACKS`: one
+#                 fast-ingest batch (ADR-50) of every message, a flow ack
+#                 every FAST_BATCH messages (the server caps it at 500), at
+#                 most FAST_ACKS×FAST_BATCH messages unacknowledged. Defaults
+#                 2000 and 2: the logger's batch size and flow window
+#                 (jsstore sends a batch of 2000 with a flow of 500 and up to
+#                 4 acks outstanding, so the whole batch unstalled).
+#   fast-nodedup  the same without --dedup (no Nats-Msg-Id). With NAQ_BENCH_NATS_URL
 # set it uses that server instead (scripts/bench-logger.sh starts one for
 # both natscli and the Go benchmarks) and deletes its bench stream afterwards,
 # so that the server is left empty. Its last line is machine-readable:
@@ -61,10 +73,23 @@ else
 	trap '"$nats_bin" --server="$url" --no-context stream rm -f naq-bench-baseline >/dev/null 2>&1 || true; cleanup' EXIT
 fi
 
+mode=${NAQ_BASELINE_MODE:-async}
+fast_batch=${NAQ_BASELINE_FAST_BATCH:-2000}
+fast_acks=${NAQ_BASELINE_FAST_ACKS:-2}
+case $mode in
+async) args=(async --dedup --batch=500) ;;
+fast) args=(fast --dedup --batch="$fast_batch" --max-outstanding-acks="$fast_acks") ;;
+fast-nodedup) args=(fast --batch="$fast_batch" --max-outstanding-acks="$fast_acks") ;;
+*)
+	echo "bench-baseline: NAQ_BASELINE_MODE must be async, fast or fast-nodedup, not $mode" >&2
+	exit 2
+	;;
+esac
+
 echo "nats-server $("$server_bin" --version | awk '{print $2}') at $url, natscli $("$nats_bin" --version)"
-echo "nats bench js pub async --dedup --multisubject --size=512B --msgs=$msgs --batch=500 naq.bench"
-"$nats_bin" --server="$url" --no-context bench js pub async \
-	--create --purge --dedup --size=512B --msgs="$msgs" --batch=500 \
+echo "nats bench js pub ${args[*]} --multisubject --size=512B --msgs=$msgs naq.bench"
+"$nats_bin" --server="$url" --no-context bench js pub "${args[@]}" \
+	--create --purge --size=512B --msgs="$msgs" \
 	--multisubject --multisubjectmax=100000 \
 	--storage=file --no-progress --stream=naq-bench-baseline naq.bench | tee "$work/bench.out"
 

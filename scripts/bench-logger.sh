@@ -6,16 +6,24 @@
 # flags scripts/bench-baseline.sh uses: loopback, random port, -js, file
 # storage in a temporary directory) and both natscli and the Go benchmarks
 # publish to it over TCP from their own processes (NAQ_BENCH_NATS_URL). Each
-# round runs scripts/bench-baseline.sh (natscli `nats bench js pub async
-# --dedup --size=512B --batch=500`) and then BenchmarkSustained512B with as
-# many 512-byte events (the logger with its defaults and with batches of
-# 1000 and 2000, and raw asynchronous publishers), and prints the ratios. Every
+# round, for each variant of BenchmarkSustained512B, runs three natscli
+# baselines through scripts/bench-baseline.sh (`nats bench js pub async
+# --dedup --batch=500`, `… fast --dedup --batch=2000
+# --max-outstanding-acks=2`, and the same fast one without --dedup; 512-byte
+# messages) and then the variant with as many 512-byte events, and prints
+# the variant's ratio to each. Variants (NAQ_BENCH_VARIANTS overrides the
+# list): the logger with its defaults (fast-ingest batches of 2000), over
+# the asynchronous write path (PublishAsync), without Nats-Msg-Id, raw
+# StoreBatch loops with 1, 2 and 4 batches in flight, and a raw
+# asynchronous publisher. Every
 # measurement starts on an empty server: natscli purges its stream first and
 # the script deletes it after; the Go benchmarks delete their stream before
 # and after each run. Rounds alternate so that the load of a shared machine
 # falls on both alike; the summary gives each round's ratio and the median.
-# Then, once, on the same server: Log's cost (single and 8 goroutines),
-# latency at 1 k events/s, and the seed's sync publish per event.
+# Then, once, on the same server: Log's cost (single and 8 goroutines) over
+# JetStream and over a discarding store, beside OpenTelemetry sdk/log's
+# BatchProcessor.OnEmit into a discarding exporter (ratios of the medians of
+# 5 runs), latency at 1 k events/s, and the seed's sync publish per event.
 #
 # NAQ_BENCH_SETUP=embedded runs the previous set-up instead: natscli against
 # a nats-server process of its own per round, the Go benchmarks against a
@@ -81,34 +89,52 @@ esac
 # Each variant is measured right after a natscli run of its own, so that a
 # neighbour's load, which comes and goes within seconds on a shared machine,
 # falls on the two halves of a ratio alike.
-variants=(logger logger-batch500 logger-batch1000 async-publish-batch500 async-publish-window)
+read -r -a variants <<<"${NAQ_BENCH_VARIANTS:-logger logger-async logger-nomsgid store-inflight1 store-inflight2 store-inflight4 async-publish-batch500}"
+baselines=(async fast fast-nodedup)
 for ((r = 1; r <= rounds; r++)); do
 	echo "== round $r/$rounds, $msgs messages per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 	for name in "${variants[@]}"; do
-		"$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" >"$work/base.out" 2>&1 ||
-			{ cat "$work/base.out" >&2; exit 1; }
-		if ((r == 1)) && [[ $name == "${variants[0]}" ]]; then
-			grep -E '^nats(-server| bench)' "$work/base.out"
-		fi
-		base=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
-		NAQ_BASELINE_MSGS_PER_SEC=$base bench -test.bench="Sustained512B/^$name\$" -test.benchtime="${msgs}x" >"$work/go.out" 2>&1 ||
+		declare -A base=()
+		for mode in "${baselines[@]}"; do
+			NAQ_BASELINE_MODE=$mode "$here/bench-baseline.sh" "$server_bin" "$nats_bin" "$msgs" >"$work/base.out" 2>&1 ||
+				{ cat "$work/base.out" >&2; exit 1; }
+			if ((r == 1)) && [[ $name == "${variants[0]}" ]]; then
+				grep -E '^nats(-server| bench)' "$work/base.out"
+			fi
+			base[$mode]=$(sed -n 's/^baseline_msgs_per_sec=//p' "$work/base.out")
+		done
+		NAQ_BASELINE_MSGS_PER_SEC=${base[async]} bench -test.bench="Sustained512B/^$name\$" -test.benchtime="${msgs}x" >"$work/go.out" 2>&1 ||
 			{ cat "$work/go.out" >&2; exit 1; }
 		grep '^Benchmark' "$work/go.out"
 		ours=$(awk -v n="Sustained512B/$name-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "events/s") print $i }' "$work/go.out")
-		ratio=$(awk -v a="$ours" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-		echo "$ratio" >>"$work/ratios.$name"
-		echo "round $r/$rounds: natscli $base msgs/s, then $name $ours events/s: ${ratio}x"
+		line="round $r/$rounds: $name $ours events/s;"
+		for mode in "${baselines[@]}"; do
+			ratio=$(awk -v a="$ours" -v b="${base[$mode]}" 'BEGIN { printf "%.2f", a / b }')
+			echo "$ratio" >>"$work/ratios.$name.$mode"
+			line+=" natscli $mode ${base[$mode]} msgs/s: ${ratio}x;"
+		done
+		echo "$line"
+		unset base
 	done
 done
 
-echo "== Log cost, over the JetStream store"
-bench -test.bench='^BenchmarkLog(Parallel)?$' -test.count=3
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "== Log cost, over the JetStream store and over a discarding store, beside OpenTelemetry sdk/log BatchProcessor.OnEmit, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench -test.bench='^Benchmark(Log|LogDiscard|OTelOnEmit)(Parallel)?$' -test.count=5 | tee "$work/log.out" | grep '^Benchmark'
+nsop() { awk -v n="^$1-[0-9]+$" '$1 ~ n { for (i = 1; i < NF; i++) if ($(i + 1) == "ns/op") print $i }' "$work/log.out" | median; }
+for pair in "BenchmarkLog BenchmarkOTelOnEmit" "BenchmarkLogDiscard BenchmarkOTelOnEmit" \
+	"BenchmarkLogParallel BenchmarkOTelOnEmitParallel" "BenchmarkLogDiscardParallel BenchmarkOTelOnEmitParallel"; do
+	read -r a b <<<"$pair"
+	echo "$a / $b: median $(nsop "$a") / $(nsop "$b") ns/op = $(awk -v x="$(nsop "$a")" -v y="$(nsop "$b")" 'BEGIN { printf "%.2f", x / y }')x"
+done
 echo "== latency Log → acknowledged at 1 k events/s, 5000 events, batch sizes 500/1000/2000"
 bench -test.bench='Latency1k' -test.benchtime=5000x
 echo "== the seed's loop: one awaited publish per event, 20000 events"
 bench -test.bench='Sustained512B/^sync-publish' -test.benchtime=20000x
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for name in "${variants[@]}"; do
-	echo "== $name / natscli, sustained 512-byte events: rounds $(paste -sd' ' "$work/ratios.$name"); median $(median <"$work/ratios.$name")x"
+	for mode in "${baselines[@]}"; do
+		echo "== $name / natscli $mode, sustained 512-byte events: rounds $(paste -sd' ' "$work/ratios.$name.$mode"); median $(median <"$work/ratios.$name.$mode")x"
+	done
 done

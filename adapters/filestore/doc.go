@@ -92,4 +92,11 @@
 // Replay delivers the retained events oldest first and moves the head past
 // each batch its callback accepted, so progress survives a restart;
 // Pending is the number of retained events.
+//
+// # Options
+//
+// Options follow the rule of every adapter: each option's comment states its
+// default and range, and a value out of range makes Open fail with an error
+// wrapping ports.ErrInvalid that names the option and the value (nothing is
+// silently replaced by a default; WithSlog(nil) is the documented default).
 package filestore

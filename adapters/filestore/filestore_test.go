@@ -208,7 +208,7 @@ func TestTornTail(t *testing.T) {
 			require.NoError(t, f.Close())
 
 			var logs bytes.Buffer
-			st = open(t, dir, filestore.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			st = open(t, dir, filestore.WithSlog(slog.New(slog.NewTextHandler(&logs, nil))))
 			got, err := st.Job(t.Context(), "job-1", event.Page{})
 			require.NoError(t, err)
 			assert.Equal(t, idsOf(evs), idsOf(got), "every event before the torn tail is kept")

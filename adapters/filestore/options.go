@@ -65,7 +65,9 @@ func (p SyncPolicy) String() string {
 	}
 }
 
-// Option configures Open.
+// Option configures Open. A value outside the range an option's comment
+// states makes Open fail with an error wrapping ports.ErrInvalid that names
+// the option and the value.
 type Option func(*config)
 
 type config struct {
@@ -127,32 +129,32 @@ func WithMaxEvents(n int) Option { return func(c *config) { c.maxEvents = n } }
 // ports.ErrInvalid.
 func WithSync(p SyncPolicy) Option { return func(c *config) { c.sync = p } }
 
-// WithLogger sets where warnings (torn or corrupt lines, failed syncs) go.
+// WithSlog sets where warnings (torn or corrupt lines, failed syncs) go.
 // Default slog.Default(); nil means the default.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+func WithSlog(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 func (c *config) validate() error {
-	for _, f := range [...]struct{ name, v string }{{"environment", c.env}, {"service", c.svc}} {
+	for _, f := range [...]struct{ opt, name, v string }{{"WithEnvironment", "environment", c.env}, {"WithService", "service", c.svc}} {
 		if err := event.CheckToken(f.name, f.v); err != nil {
-			return fmt.Errorf("filestore: %w", err)
+			return fmt.Errorf("filestore: %s: %w", f.opt, err)
 		}
 		if strings.ContainsAny(f.v, `/\`) {
-			return fmt.Errorf("filestore: %w: %s %q contains a path separator", ports.ErrInvalid, f.name, f.v)
+			return fmt.Errorf("filestore: %w: %s: %s %q contains a path separator", ports.ErrInvalid, f.opt, f.name, f.v)
 		}
 	}
 	switch {
 	case c.segmentSize < MinSegmentSize || c.segmentSize > MaxSegmentSize:
-		return fmt.Errorf("filestore: %w: segment size %d is outside [%d, %d]", ports.ErrInvalid, c.segmentSize, MinSegmentSize, MaxSegmentSize)
+		return fmt.Errorf("filestore: %w: WithSegmentSize: segment size %d is outside [%d, %d]", ports.ErrInvalid, c.segmentSize, MinSegmentSize, MaxSegmentSize)
 	case c.maxAge < 0:
-		return fmt.Errorf("filestore: %w: max age %v is negative", ports.ErrInvalid, c.maxAge)
+		return fmt.Errorf("filestore: %w: WithMaxAge: max age %v is negative (0: no limit)", ports.ErrInvalid, c.maxAge)
 	case c.maxBytes < 0:
-		return fmt.Errorf("filestore: %w: max bytes %d is negative", ports.ErrInvalid, c.maxBytes)
+		return fmt.Errorf("filestore: %w: WithMaxBytes: max bytes %d is negative (0: no limit)", ports.ErrInvalid, c.maxBytes)
 	case c.maxEvents < 0:
-		return fmt.Errorf("filestore: %w: max events %d is negative", ports.ErrInvalid, c.maxEvents)
+		return fmt.Errorf("filestore: %w: WithMaxEvents: max events %d is negative (0: no limit)", ports.ErrInvalid, c.maxEvents)
 	case c.sync.mode == syncInterval && c.sync.every <= 0:
-		return fmt.Errorf("filestore: %w: sync interval %v is not positive", ports.ErrInvalid, c.sync.every)
+		return fmt.Errorf("filestore: %w: WithSync: sync interval %v is not positive", ports.ErrInvalid, c.sync.every)
 	case c.sync.mode > syncNever:
-		return fmt.Errorf("filestore: %w: unknown sync policy %d", ports.ErrInvalid, c.sync.mode)
+		return fmt.Errorf("filestore: %w: WithSync: unknown sync policy %d; use SyncAlways, SyncNever or SyncInterval", ports.ErrInvalid, c.sync.mode)
 	}
 	if c.log == nil {
 		c.log = slog.Default()

@@ -154,19 +154,33 @@ func (l *log) each(q *query, from uint64, fn func(seq uint64, e *entry) bool) {
 	}
 }
 
-// page returns the seqs of the page of q's matches. Caller holds mu.
-func (l *log) page(q *query, p event.Page) []uint64 {
+// page returns the seqs of the page of q's matches: from the first seq
+// after p.After (a binary search in the job or type index, or a direct jump
+// in a scan), before p.Before, windowed by p's offset and limit (an offset
+// above event.MaxOffset over more matches is an *event.OffsetError). Caller
+// holds mu.
+func (l *log) page(q *query, p event.Page) ([]uint64, error) {
 	var out []uint64
-	skip := p.Offset
-	l.each(q, 0, func(seq uint64, _ *entry) bool {
-		if skip > 0 {
-			skip--
-			return true
+	if p.Empty() || p.After == ^uint64(0) {
+		return out, nil
+	}
+	k := event.NewSkipper(p)
+	var err error
+	l.each(q, p.After+1, func(seq uint64, _ *entry) bool {
+		if p.Before > 0 && seq >= p.Before {
+			return false
 		}
-		out = append(out, seq)
-		return p.Limit == 0 || len(out) < p.Limit
+		take, more, e := k.Offer(seq)
+		if e != nil {
+			err = fmt.Errorf("filestore: %w", e)
+			return false
+		}
+		if take {
+			out = append(out, seq)
+		}
+		return more
 	})
-	return out
+	return out, err
 }
 
 // maxReadRun bounds one ReadAt of adjacent lines.
@@ -222,9 +236,12 @@ func (l *log) events(q *query, p event.Page) ([]event.JobEvent, error) {
 	if l.closed {
 		return nil, fmt.Errorf("filestore: read %s: %w", l.dir, ports.ErrClosed)
 	}
-	seqs := l.page(q, p)
+	seqs, err := l.page(q, p)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]event.JobEvent, 0, len(seqs))
-	err := l.read(seqs, func(_ uint64, _ *entry, ev event.JobEvent) { out = append(out, ev) })
+	err = l.read(seqs, func(_ uint64, _ *entry, ev event.JobEvent) { out = append(out, ev) })
 	return out, err
 }
 
@@ -235,9 +252,12 @@ func (l *log) list(f *event.Filter, p event.Page) ([]event.Record, error) {
 		return nil, fmt.Errorf("filestore: list %s: %w", l.dir, ports.ErrClosed)
 	}
 	q := l.compile(f)
-	seqs := l.page(&q, p)
+	seqs, err := l.page(&q, p)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]event.Record, 0, len(seqs))
-	err := l.read(seqs, func(seq uint64, e *entry, ev event.JobEvent) { out = append(out, l.record(seq, e, ev)) })
+	err = l.read(seqs, func(seq uint64, e *entry, ev event.JobEvent) { out = append(out, l.record(seq, e, ev)) })
 	return out, err
 }
 
@@ -362,3 +382,41 @@ func (l *log) collect(q *query, cursor uint64, recs []event.Record) ([]event.Rec
 	err := l.read(seqs, func(seq uint64, e *entry, ev event.JobEvent) { recs = append(recs, l.record(seq, e, ev)) })
 	return recs, max(next, cursor), err
 }
+
+// FindJob returns where jobID has events, from the job index of every
+// environment and service in the directory.
+func (s *Store) FindJob(ctx context.Context, jobID string) ([]ports.JobLocation, error) {
+	if err := s.check(ctx, "find job"); err != nil {
+		return nil, err
+	}
+	if err := event.CheckToken("job_id", jobID); err != nil {
+		return nil, fmt.Errorf("filestore: find job: %w", err)
+	}
+	l := s.log
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, fmt.Errorf("filestore: find job %s: %w", l.dir, ports.ErrClosed)
+	}
+	out := []ports.JobLocation{}
+	for _, p := range l.pairs {
+		n := 0
+		for _, seq := range l.byJob[jobKey{p.id, jobID}] {
+			if e := l.at(seq); e != nil && e.live() {
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, ports.JobLocation{Environment: p.env, Service: p.svc, Events: n})
+		}
+	}
+	ports.SortLocations(out)
+	return out, nil
+}
+
+var _ ports.JobFinder = (*Store)(nil)
+
+// Names returns the environment and service of the Store.
+func (s *Store) Names() (environment, service string) { return s.pair.env, s.pair.svc }
+
+var _ ports.Named = (*Store)(nil)

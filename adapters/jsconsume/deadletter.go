@@ -62,6 +62,12 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 // once (an acknowledgement flagged duplicate means it was already stored,
 // and is success), while the same event given up by two consumers is
 // stored twice, once per consumer.
+//
+// If no stream takes the subject (the dead-letter stream was deleted),
+// DeadLetter creates it again as New does and publishes once more. Any
+// other failure (server unreachable, stream full, no JetStream) is
+// returned: the processor retries, and nak's the message or — with
+// processor.WithJobOrdering — keeps it held until a write succeeds.
 func (s *Source) DeadLetter(ctx context.Context, l processor.Letter) error {
 	msg := nats.NewMsg(s.dlqSubject(l.Subject))
 	msg.Data = l.Data
@@ -78,6 +84,16 @@ func (s *Source) DeadLetter(ctx context.Context, l processor.Letter) error {
 	msg.Header.Set(HeaderDurable, s.cfg.durable)
 	msg.Header.Set(jetstream.MsgIDHeader, s.cfg.stream+":"+s.cfg.durable+":"+strconv.FormatUint(l.Delivery.Seq, 10))
 	ack, err := s.js.PublishMsg(ctx, msg)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// No stream took the subject: the dead-letter stream was deleted
+		// (or lost with a server's state). Create it again, as New does.
+		if cerr := s.ensureDeadLetterStream(ctx); cerr != nil {
+			return fmt.Errorf("jsconsume: dead letter of %s seq %d to %s: %w; re-creating the stream: %w",
+				l.Subject, l.Delivery.Seq, msg.Subject, err, cerr)
+		}
+		s.log.Warn("dead-letter stream was missing; created it again", "dlq_stream", s.cfg.dlqStream)
+		ack, err = s.js.PublishMsg(ctx, msg)
+	}
 	if err != nil {
 		return fmt.Errorf("jsconsume: dead letter of %s seq %d to %s: %w", l.Subject, l.Delivery.Seq, msg.Subject, err)
 	}

@@ -11,10 +11,16 @@
 // Every instance using the same durable name shares the consumer's work:
 // the server hands each message to one instance at a time and redelivers
 // what an instance did not acknowledge within AckWait. Consume survives
-// reconnects and server restarts: the consumer is created again if it is
-// gone and consumption resumes from its durable position. Give the
-// connection unlimited reconnects (nats.MaxReconnects(-1)); a closed
-// connection ends Consume with an error.
+// reconnects and server restarts. If the consumer itself is lost (deleted
+// by an operator, gone with a server's state), Consume creates it again
+// after the last ack floor it read (DeliverByStartSequencePolicy at floor
+// + 1; logged at Warn, counted in Source.Recreations): events acknowledged
+// at or below that floor are not delivered again, every unacknowledged one
+// is, and so are those acknowledged above the floor (see Source for the
+// exact rule, and the cases where the configured start is used instead).
+// Instances re-creating the durable at once converge on one consumer.
+// Give the connection unlimited reconnects (nats.MaxReconnects(-1)); a
+// closed connection ends Consume with an error.
 //
 // The pull batch — what the client reads ahead of the processor, without
 // in-progress reports until the processor takes it — is twice the
@@ -25,4 +31,10 @@
 // "naq.deadletter.>") on subject naq.deadletter.<env>.<service>.<job>.<type>,
 // with the original payload unchanged and the cause in headers (see
 // DeadLetter).
+//
+// Option values: like every adapter, New validates its options and fails
+// with an error wrapping event.ErrInvalid (ports.ErrInvalid) that names the
+// option and the bad value — a value outside the range an option's doc
+// states never falls back to a default silently. Omit an option to get its
+// default.
 package jsconsume

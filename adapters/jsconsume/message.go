@@ -13,8 +13,9 @@ import (
 
 // message adapts a jetstream.Msg to processor.Message.
 type message struct {
-	m jetstream.Msg
-	d processor.Delivery
+	src *Source
+	m   jetstream.Msg
+	d   processor.Delivery
 }
 
 var _ processor.Message = (*message)(nil)
@@ -25,7 +26,7 @@ func (s *Source) wrap(m jetstream.Msg) *message {
 		d = processor.Delivery{Seq: md.Sequence.Stream, NumDelivered: md.NumDelivered,
 			Pending: md.NumPending, Stored: md.Timestamp}
 	}
-	return &message{m: m, d: d}
+	return &message{src: s, m: m, d: d}
 }
 
 func (m *message) Delivery() processor.Delivery { return m.d }
@@ -51,7 +52,16 @@ func (m *message) Decode() (event.Record, error) {
 	return event.Record{Seq: m.d.Seq, Environment: parts.Environment, Service: parts.Service, Event: e}, nil
 }
 
-func (m *message) Ack() error { return m.m.Ack() }
+// Ack and Term count their successes, so that Consume reads the ack floor
+// soon after them.
+func (m *message) Ack() error { return m.settled(m.m.Ack()) }
+
+func (m *message) settled(err error) error {
+	if err == nil {
+		m.src.settled.Add(1)
+	}
+	return err
+}
 
 func (m *message) Nak(delay time.Duration) error {
 	if delay <= 0 {
@@ -60,5 +70,5 @@ func (m *message) Nak(delay time.Duration) error {
 	return m.m.NakWithDelay(delay)
 }
 
-func (m *message) Term(reason string) error { return m.m.TermWithReason(reason) }
+func (m *message) Term(reason string) error { return m.settled(m.m.TermWithReason(reason)) }
 func (m *message) InProgress() error        { return m.m.InProgress() }

@@ -1,7 +1,9 @@
 package jsconsume
 
 import (
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/naq-go/events/domain/event"
@@ -38,6 +40,13 @@ type config struct {
 	dlqStream     string
 	dlqPrefix     string
 	logger        *slog.Logger
+	errs          []error // bad option values; New fails with them
+}
+
+// invalid records a bad option value: New then fails with an error
+// wrapping event.ErrInvalid that names the option, the value and the fix.
+func (c *config) invalid(format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: "+format, append([]any{event.ErrInvalid}, args...)...))
 }
 
 func defaults() config {
@@ -55,80 +64,103 @@ func defaults() config {
 	}
 }
 
-// Option configures New.
+// Option configures New. A bad value (outside the range an option's doc
+// states) makes New fail with an error wrapping event.ErrInvalid that
+// names the option and the value; it never falls back to a default.
 type Option func(*config)
 
-// WithStream sets the event stream. Default "naq_events"; empty keeps it.
+// WithStream sets the event stream. Default "naq_events". The name must be
+// a valid subject token (not empty; no '.', '*', '>' or white space).
 func WithStream(name string) Option {
 	return func(c *config) {
-		if name != "" {
-			c.stream = name
+		if err := event.CheckToken("stream name (WithStream)", name); err != nil {
+			c.errs = append(c.errs, err)
+			return
 		}
+		c.stream = name
 	}
 }
 
 // WithDurable sets the durable consumer name that instances sharing the
-// work use. Default "naq-events-processor"; empty keeps it. It must be a
-// valid subject token (no '.', '*', '>' or white space): New rejects
-// others with an error wrapping event.ErrInvalid. Instances with one
+// work use. Default "naq-events-processor". It must be a valid subject
+// token (not empty; no '.', '*', '>' or white space). Instances with one
 // durable name must use the same filter and settings: New updates the
-// consumer to the latest instance's configuration.
+// consumer to the latest instance's configuration, except where it starts
+// (the deliver policy and start sequence or time), which the server keeps.
 func WithDurable(name string) Option {
 	return func(c *config) {
-		if name != "" {
-			c.durable = name
+		if err := event.CheckToken("durable name (WithDurable)", name); err != nil {
+			c.errs = append(c.errs, err)
+			return
 		}
+		c.durable = name
 	}
 }
 
 // WithFilter selects the events to consume by Environment, Service, JobID
 // and Types (one filter subject per type). Since starts a new consumer at
-// that time (it does not move an existing one). Queue, Worker and Until
-// cannot be expressed as subjects: New rejects a filter that sets them
-// (an error wrapping event.ErrInvalid). Default: every event.
+// that time (it does not move an existing one, nor one re-created after a
+// loss, which resumes from its ack floor). Queue, Worker and Until cannot
+// be expressed as subjects: New rejects a filter that sets them (an error
+// wrapping event.ErrInvalid), as it does a value that is not a valid
+// subject token. Default: every event.
 func WithFilter(f event.Filter) Option { return func(c *config) { c.filter = f } }
 
 // WithAckWait sets how long the server waits for a settlement before it
 // redelivers a message (to any instance). The processor sends in-progress
-// reports at a third of it. Default 30 s; d ≤ 0 keeps the default.
+// reports at a third of it. Default 30 s; d must be > 0.
 func WithAckWait(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.ackWait = d
+		if d <= 0 {
+			c.invalid("WithAckWait %s: the ack wait must be positive (default %s)", d, DefaultAckWait)
+			return
 		}
+		c.ackWait = d
 	}
 }
 
 // WithMaxDeliver sets the server's delivery limit. Default -1 (unlimited),
 // leaving the limit to the processor (processor.WithMaxDeliveries), which
 // dead-letters instead of letting the server drop the message silently;
-// a limit set here must be at least the processor's. n = 0 keeps the
-// default.
+// a limit set here must be at least the processor's. n must be -1 or ≥ 1.
 func WithMaxDeliver(n int) Option {
 	return func(c *config) {
-		if n != 0 {
-			c.maxDeliver = n
+		if n == 0 || n < -1 {
+			c.invalid("WithMaxDeliver %d: use -1 (unlimited, the default) or a limit ≥ 1", n)
+			return
 		}
+		c.maxDeliver = n
 	}
 }
 
 // WithBackoff sets the server's redelivery delays for messages not settled
 // within AckWait (a crashed or hung instance), replacing AckWait per
 // delivery; nak'd messages use the processor's backoff instead. Default
-// none. With a MaxDeliver limit it must have fewer entries than the limit.
+// none. Every delay must be > 0; with a MaxDeliver limit there must be
+// fewer delays than the limit.
 func WithBackoff(delays ...time.Duration) Option {
-	return func(c *config) { c.backoff = delays }
+	return func(c *config) {
+		for i, d := range delays {
+			if d <= 0 {
+				c.invalid("WithBackoff delay %d is %s: every delay must be positive", i, d)
+				return
+			}
+		}
+		c.backoff = delays
+	}
 }
 
 // WithMaxAckPending caps the messages delivered but not settled, across
 // every instance of the durable: it bounds memory and, with
-// processor.WithJobOrdering, the per-job queues. Default 1000; n < 1 keeps
-// the default.
+// processor.WithJobOrdering, the per-job queues. Default 1000; n must be
+// ≥ 1.
 func WithMaxAckPending(n int) Option {
 	return func(c *config) {
-		if n >= 1 {
-			c.maxAckPending = n
+		if n < 1 {
+			c.invalid("WithMaxAckPending %d: the limit must be ≥ 1 (default %d)", n, DefaultMaxAckPending)
+			return
 		}
+		c.maxAckPending = n
 	}
 }
 
@@ -138,58 +170,76 @@ func WithMaxAckPending(n int) Option {
 // it, so it must be taken within AckWait: with MaxConcurrent slots and
 // handlers taking h, the last of a batch of n waits about n/MaxConcurrent·h.
 // Default: twice the processor's MaxConcurrent (its SetPrefetch hint), or
-// DefaultPullBatch without a processor; n < 1 keeps the default.
+// DefaultPullBatch without a processor; n must be ≥ 1.
 func WithPullBatch(n int) Option {
 	return func(c *config) {
-		if n >= 1 {
-			c.pullBatch = n
+		if n < 1 {
+			c.invalid("WithPullBatch %d: the batch must be ≥ 1 (omit the option to follow the processor)", n)
+			return
 		}
+		c.pullBatch = n
 	}
 }
 
 // WithPullExpiry sets how long a pull request waits on the server; idle
 // heartbeats are half of it, so a silent server is noticed after about one
-// expiry. Default 30 s; d < 1 s keeps the default.
+// expiry. Default 30 s; d must be ≥ 1 s.
 func WithPullExpiry(d time.Duration) Option {
 	return func(c *config) {
-		if d >= time.Second {
-			c.pullExpiry = d
+		if d < time.Second {
+			c.invalid("WithPullExpiry %s: the expiry must be at least 1s (default %s)", d, DefaultPullExpiry)
+			return
 		}
+		c.pullExpiry = d
 	}
 }
 
-// WithCheckInterval sets how often Consume checks that its consumer still
-// exists (re-creating it if the server lost it). Default 5 s; d ≤ 0 keeps
-// the default.
+// WithCheckInterval sets how often Consume reads its consumer's info: to
+// notice that the server lost it (and re-create it) and to refresh the ack
+// floor it would resume from. While messages are being acknowledged the
+// floor is also read after them, at most once a second (or once per
+// interval if that is shorter), so that a re-created consumer replays
+// little. Default 5 s; d must be > 0.
 func WithCheckInterval(d time.Duration) Option {
 	return func(c *config) {
-		if d > 0 {
-			c.checkInterval = d
+		if d <= 0 {
+			c.invalid("WithCheckInterval %s: the interval must be positive (default %s)", d, DefaultCheckInterval)
+			return
 		}
+		c.checkInterval = d
 	}
 }
 
 // WithDeadLetter sets the dead-letter stream and its subject prefix.
-// Defaults "naq_events_dlq" and "naq.deadletter"; empty values keep them.
+// Defaults "naq_events_dlq" and "naq.deadletter". The stream name must be
+// a valid subject token, the prefix one or more tokens joined by '.'.
 // New creates the stream (file storage, subjects "<prefix>.>", 2-minute
 // duplicate window) when it does not exist and leaves an existing one as
 // it is.
 func WithDeadLetter(stream, subjectPrefix string) Option {
 	return func(c *config) {
-		if stream != "" {
-			c.dlqStream = stream
+		if err := event.CheckToken("WithDeadLetter stream", stream); err != nil {
+			c.errs = append(c.errs, err)
+			return
 		}
-		if subjectPrefix != "" {
-			c.dlqPrefix = subjectPrefix
+		for tok := range strings.SplitSeq(subjectPrefix, ".") {
+			if err := event.CheckToken(fmt.Sprintf("WithDeadLetter subject prefix %q: token", subjectPrefix), tok); err != nil {
+				c.errs = append(c.errs, err)
+				return
+			}
 		}
+		c.dlqStream, c.dlqPrefix = stream, subjectPrefix
 	}
 }
 
-// WithSlog sets the logger. Default slog.Default(); nil keeps it.
+// WithSlog sets the logger. Default slog.Default(); nil is rejected (omit
+// the option for the default).
 func WithSlog(l *slog.Logger) Option {
 	return func(c *config) {
-		if l != nil {
-			c.logger = l
+		if l == nil {
+			c.invalid("WithSlog(nil): pass a logger, or omit the option for slog.Default()")
+			return
 		}
+		c.logger = l
 	}
 }

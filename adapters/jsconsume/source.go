@@ -22,15 +22,48 @@ import (
 // Source is a durable JetStream pull consumer delivering events to a
 // processor. Create it with New; it is safe for concurrent use, but
 // Consume is meant to run once at a time per Source.
+//
+// Resume position. The Source remembers the consumer's ack floor (the
+// stream sequence below which every message it delivered is acknowledged
+// or terminated) from the consumer info it reads: when it creates or
+// adopts the consumer, every WithCheckInterval, and after acknowledgements
+// (at most once a second). If the consumer is lost — deleted by an
+// operator, gone with a server's state — Consume re-creates it from that
+// floor (DeliverByStartSequencePolicy at floor + 1), logs it at Warn and
+// counts it (Recreations). So an event acknowledged at or below the last
+// floor read is not delivered again; what is delivered again is every
+// unacknowledged event, and those acknowledged above the floor (behind an
+// unacknowledged one, or since the last reading). The floor is not used,
+// and the consumer starts by its configured policy (WithFilter's Since,
+// else the whole stream), when it is 0 (nothing acknowledged yet), when
+// the stream was re-created meanwhile (another creation time) or when it
+// is beyond the stream's last sequence. Messages purged from the stream
+// meanwhile are skipped by the server (the consumer starts at the first
+// stored one). The floor lives in this Source's memory: a consumer lost
+// while no instance runs is created by the configured policy by the next
+// New. Several instances re-creating at once converge on one consumer:
+// the first create wins, the others adopt it as it is.
 type Source struct {
 	js  jetstream.JetStream
 	cfg config
 	ccf jetstream.ConsumerConfig
 	log *slog.Logger
 
-	restarts atomic.Uint64
-	prefetch atomic.Int64 // processor.Prefetcher hint; 0: none
-	late     atomic.Uint64
+	restarts    atomic.Uint64
+	recreations atomic.Uint64
+	prefetch    atomic.Int64 // processor.Prefetcher hint; 0: none
+	late        atomic.Uint64
+	settled     atomic.Uint64 // successful Ack and Term calls, to refresh the floor after them
+
+	mu  sync.Mutex
+	pos position // guarded by mu
+}
+
+// position is the resume point the Source last read from its consumer.
+type position struct {
+	known   bool      // a consumer info was read
+	floor   uint64    // its ack floor's stream sequence
+	created time.Time // the event stream's creation time when it was read
 }
 
 var (
@@ -40,14 +73,20 @@ var (
 	_ processor.Prefetcher     = (*Source)(nil)
 )
 
-// New creates (or updates) the durable consumer and the dead-letter stream,
-// so configuration errors show here rather than in Consume. A missing event
-// stream is an error wrapping ports.ErrNotFound; a bad option one wrapping
-// event.ErrInvalid; an unreachable server one wrapping ports.ErrUnavailable.
+// New creates the durable consumer, or updates an existing one to this
+// configuration (keeping where it starts: its deliver policy and start
+// sequence or time), and creates the dead-letter stream if missing, so
+// configuration errors show here rather than in Consume. A missing event
+// stream is an error wrapping ports.ErrNotFound; a bad option value one
+// wrapping event.ErrInvalid, naming the option; an unreachable server one
+// wrapping ports.ErrUnavailable.
 func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, error) {
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, fmt.Errorf("jsconsume: %w", err)
 	}
 	ccf, err := consumerConfig(cfg)
 	if err != nil {
@@ -142,21 +181,135 @@ func (s *Source) Late() uint64 { return s.late.Load() }
 // consumer was lost or consumption ended unexpectedly.
 func (s *Source) Restarts() uint64 { return s.restarts.Load() }
 
-// consumer creates the durable consumer or updates it to this Source's
-// configuration.
+// Recreations counts how often this Source created its durable consumer
+// again after it had been lost (see Source: Resume position).
+func (s *Source) Recreations() uint64 { return s.recreations.Load() }
+
+// AckFloor is the stream sequence of the consumer's ack floor as last
+// read: every message at or below it was acknowledged or terminated. A
+// re-created consumer resumes after it. 0 until one was read, or while
+// nothing is acknowledged.
+func (s *Source) AckFloor() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos.floor
+}
+
+// observe remembers the ack floor of info; created is the event stream's
+// creation time, or zero to keep the one known.
+func (s *Source) observe(info *jetstream.ConsumerInfo, created time.Time) {
+	if info == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pos.known = true
+	s.pos.floor = info.AckFloor.Stream
+	if !created.IsZero() {
+		s.pos.created = created
+	}
+}
+
+func (s *Source) position() position {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pos
+}
+
+// consumer adopts the durable consumer, updating it to this Source's
+// configuration except where it starts, or creates it if it is missing:
+// from the remembered ack floor if the Source had seen it before (see
+// Source). A create that loses the race to another instance adopts that
+// instance's consumer, so that instances re-creating at once converge on
+// one consumer instead of overwriting each other.
 func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	c, err := s.js.CreateOrUpdateConsumer(ctx, s.cfg.stream, s.ccf)
-	switch {
-	case err == nil:
+	st, err := s.js.Stream(ctx, s.cfg.stream)
+	if err != nil {
+		return nil, s.consumerErr(err)
+	}
+	si := st.CachedInfo()
+	for range 3 {
+		c, err := s.js.Consumer(ctx, s.cfg.stream, s.cfg.durable)
+		switch {
+		case err == nil:
+			c, err = s.update(ctx, c.CachedInfo())
+			if errors.Is(err, jetstream.ErrConsumerDoesNotExist) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				continue // deleted meanwhile: create it
+			}
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			c, err = s.create(ctx, si)
+			if errors.Is(err, jetstream.ErrConsumerExists) {
+				s.log.Debug("another instance created the consumer first; adopting it")
+				continue
+			}
+		}
+		if err != nil {
+			return nil, s.consumerErr(err)
+		}
+		s.observe(c.CachedInfo(), si.Created)
 		return c, nil
+	}
+	return nil, fmt.Errorf("jsconsume: consumer %q on stream %q: created or deleted by others at each of 3 attempts; Consume tries again", s.cfg.durable, s.cfg.stream)
+}
+
+// update applies this Source's configuration to the existing consumer,
+// keeping its deliver policy and start position (the server refuses to
+// change them, and an existing consumer is not moved).
+func (s *Source) update(ctx context.Context, cur *jetstream.ConsumerInfo) (jetstream.Consumer, error) {
+	cfg := s.ccf
+	if cur != nil {
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = cur.Config.DeliverPolicy, cur.Config.OptStartSeq, cur.Config.OptStartTime
+	}
+	return s.js.UpdateConsumer(ctx, s.cfg.stream, cfg)
+}
+
+// create creates the missing consumer: after the remembered ack floor when
+// this Source read one from the same stream, else by the configured policy.
+func (s *Source) create(ctx context.Context, si *jetstream.StreamInfo) (jetstream.Consumer, error) {
+	cfg := s.ccf
+	pos := s.position()
+	why := "first creation"
+	if pos.known {
+		switch {
+		case pos.floor == 0:
+			why = "no ack floor yet: nothing was acknowledged"
+		case !pos.created.Equal(si.Created):
+			why = fmt.Sprintf("the stream was re-created (created %s, the floor was read on one created %s)",
+				si.Created.Format(time.RFC3339Nano), pos.created.Format(time.RFC3339Nano))
+		case pos.floor > si.State.LastSeq:
+			why = fmt.Sprintf("the ack floor %d is beyond the stream's last sequence %d", pos.floor, si.State.LastSeq)
+		default:
+			why = "resuming after the last ack floor seen"
+			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, pos.floor+1, nil
+		}
+	}
+	c, err := s.js.CreateConsumer(ctx, s.cfg.stream, cfg)
+	if err != nil || !pos.known {
+		return c, err
+	}
+	s.recreations.Add(1)
+	attrs := []any{"why", why, "ack_floor", pos.floor, "deliver_policy", cfg.DeliverPolicy.String(),
+		"stream_first_seq", si.State.FirstSeq, "stream_last_seq", si.State.LastSeq}
+	if cfg.DeliverPolicy == jetstream.DeliverByStartSequencePolicy {
+		attrs = append(attrs, "start_seq", cfg.OptStartSeq)
+		if cfg.OptStartSeq < si.State.FirstSeq {
+			attrs = append(attrs, "skipped_purged", si.State.FirstSeq-cfg.OptStartSeq)
+		}
+	}
+	s.log.Warn("durable consumer was lost; created it again", attrs...)
+	return c, nil
+}
+
+func (s *Source) consumerErr(err error) error {
+	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return nil, fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrNotFound, err)
+		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrNotFound, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
-		return nil, fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrUnavailable, err)
+		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrUnavailable, err)
 	default:
-		return nil, fmt.Errorf("jsconsume: consumer %q on stream %q: %w", s.cfg.durable, s.cfg.stream, err)
+		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w", s.cfg.durable, s.cfg.stream, err)
 	}
 }
 
@@ -167,8 +320,10 @@ func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
 // call starts after Consume returned. When the consumer is lost (deleted,
 // or gone with a server's state) or consumption ends unexpectedly, it is
 // re-established after a backoff (100 ms doubling to 10 s, starting over
-// after a consumption that delivered something) and resumes from the
-// durable position; only a closed connection ends Consume with an error.
+// after a consumption that delivered something): an existing consumer
+// goes on from its own position, a lost one is created again after the
+// last ack floor read (see Source). Only a closed connection ends Consume
+// with an error.
 func (s *Source) Consume(ctx context.Context, deliver func(processor.Message)) error {
 	var b restartBackoff
 	for {
@@ -275,8 +430,14 @@ func (s *Source) consumeOnce(ctx context.Context, deliver func(processor.Message
 		return g.close()
 	}
 
-	check := time.NewTicker(s.cfg.checkInterval)
+	// The consumer info is read every checkInterval, and sooner (every
+	// floorEvery) while messages are being settled, to keep the ack floor
+	// that a re-created consumer resumes from recent.
+	floorEvery := min(s.cfg.checkInterval, time.Second)
+	check := time.NewTicker(floorEvery)
 	defer check.Stop()
+	lastCheck, lastSettled := time.Now(), s.settled.Load()
+	again := false // read once more after settlements stop: the server may not have applied the last acks yet
 	for {
 		select {
 		case <-ctx.Done():
@@ -294,20 +455,29 @@ func (s *Source) consumeOnce(ctx context.Context, deliver func(processor.Message
 				}
 			}
 			s.log.Debug("consume notice", "err", err)
-		case <-check.C:
-			if lost := s.lost(ctx, cons); lost != nil {
-				return stop(false), lost
+		case now := <-check.C:
+			if n := s.settled.Load(); n != lastSettled || again || now.Sub(lastCheck) >= s.cfg.checkInterval {
+				again = n != lastSettled
+				lastCheck, lastSettled = now, n
+				if lost := s.lost(ctx, cons); lost != nil {
+					return stop(false), lost
+				}
 			}
 		}
 	}
 }
 
-// lost returns an error if the server says the consumer does not exist;
-// any other answer (including none, while disconnected) is not a loss.
+// lost reads the consumer's info, remembering its ack floor, and returns
+// an error if the server says the consumer does not exist; any other
+// answer (including none, while disconnected) is not a loss.
 func (s *Source) lost(ctx context.Context, cons jetstream.Consumer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := cons.Info(ctx)
+	info, err := cons.Info(ctx)
+	if err == nil {
+		s.observe(info, time.Time{})
+		return nil
+	}
 	if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/naq-go/events/ports"
 )
 
 type purgeRequest struct {
@@ -118,3 +120,23 @@ func (s *Store) purge(ctx context.Context, req purgeRequest) (uint64, error) {
 	}
 	return resp.Purged, nil
 }
+
+// DeleteService purges every event of the Store's environment and service
+// ("naq.events.{env}.{svc}.>") with one purge request, whatever the number
+// of jobs, and returns how many it removed.
+func (s *Store) DeleteService(ctx context.Context) (int, error) {
+	if err := s.checkOpen(); err != nil {
+		return 0, err
+	}
+	filter, err := s.scheme.Service(s.cfg.env, s.cfg.svc)
+	if err != nil {
+		return 0, fmt.Errorf("jsstore: delete service: %w", err)
+	}
+	n, err := s.purge(ctx, purgeRequest{Subject: filter})
+	if err != nil {
+		return 0, fmt.Errorf("jsstore: delete service %s/%s: %w", s.cfg.env, s.cfg.svc, err)
+	}
+	return int(n), nil
+}
+
+var _ ports.ServiceDeleter = (*Store)(nil)

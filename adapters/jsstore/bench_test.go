@@ -105,7 +105,7 @@ func buildBench() (*benchFixture, error) {
 				return nil, err
 			}
 			subj := "naq.events.dev.naq." + ev.JobID + "." + string(ev.Type)
-			if _, err := f.js.PublishAsync(subj, append([]byte(nil), buf...)); err != nil {
+			if _, err := f.js.PublishAsync(subj, append([]byte(nil), buf...), jetstream.WithStallWait(time.Minute)); err != nil {
 				return nil, err
 			}
 		}

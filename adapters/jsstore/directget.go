@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/naq-go/events/domain/subject"
 	"github.com/naq-go/events/ports"
 )
 
@@ -34,6 +36,14 @@ type rawMsg struct {
 	seq     uint64
 	subject string
 	data    []byte
+	stamp   string // Nats-Time-Stamp: the store time, RFC 3339
+}
+
+// storedAt parses the message's store time (zero if the header is absent
+// or malformed).
+func (m *rawMsg) storedAt() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, m.stamp)
+	return t
 }
 
 type cursor struct {
@@ -90,7 +100,7 @@ func (sc *scan) fill(ctx context.Context) error {
 		if len(c.buf) > 0 || c.done || c.waiting {
 			continue
 		}
-		req := getRequest{NextFor: c.filter, Batch: sc.batch, Seq: c.next, StartTime: c.start}
+		req := getRequest{NextFor: serverFilter(c.filter), Batch: sc.batch, Seq: c.next, StartTime: c.start}
 		body, _ := json.Marshal(&req)
 		if err := sc.s.nc.PublishRequest(sc.s.apiDirectGet, sc.inbox+"."+strconv.Itoa(i), body); err != nil {
 			return fmt.Errorf("direct get %s: %w", c.filter, classify(err))
@@ -153,7 +163,7 @@ func (c *cursor) take(m *nats.Msg, single bool) (end bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("message without a valid %s header: %w", jetstream.SequenceHeader, err)
 	}
-	c.buf = append(c.buf, rawMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data})
+	c.buf = append(c.buf, rawMsg{seq: seq, subject: m.Header.Get(jetstream.SubjectHeader), data: m.Data, stamp: m.Header.Get(jetstream.TimeStampHeaer)})
 	c.next, c.start = seq+1, nil
 	c.got++
 	return single, nil
@@ -217,7 +227,7 @@ func (sc *scan) count(ctx context.Context) (uint64, error) {
 	inflight := 0
 	first := make([]bool, len(sc.cursors))
 	for i, c := range sc.cursors {
-		req := getRequest{NextFor: c.filter, Batch: 1, Seq: c.next, StartTime: c.start}
+		req := getRequest{NextFor: serverFilter(c.filter), Batch: 1, Seq: c.next, StartTime: c.start}
 		body, _ := json.Marshal(&req)
 		if err := sc.s.nc.PublishRequest(sc.s.apiDirectGet, sc.inbox+"."+strconv.Itoa(i), body); err != nil {
 			return 0, fmt.Errorf("direct get %s: %w", c.filter, classify(err))
@@ -252,6 +262,28 @@ func (sc *scan) count(ctx context.Context) (uint64, error) {
 		}
 	}
 	return total, nil
+}
+
+// serverFilter is the filter a direct get request names for filter: ">"
+// for the stream's whole subject space, which the server recognises as
+// "everything" and answers without matching subjects (its pending count of
+// a batch is then O(1) instead of a walk of the subject index or of the
+// blocks after the start: 200 ms on a 1M stream of distinct subjects).
+func serverFilter(filter string) string {
+	if filter == subject.StreamFilter() {
+		return ">"
+	}
+	return filter
+}
+
+// wildcard reports whether filter has a wildcard token.
+func wildcard(filter string) bool {
+	for _, tok := range strings.Split(filter, ".") {
+		if tok == "*" || tok == ">" {
+			return true
+		}
+	}
+	return false
 }
 
 func minU(a, b uint64) uint64 {

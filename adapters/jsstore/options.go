@@ -21,6 +21,7 @@ const (
 	DefaultMaxPending  = 4096
 	DefaultTimeout     = 5 * time.Second
 	DefaultClockSkew   = time.Minute
+	DefaultMaxScan     = 100_000
 )
 
 type config struct {
@@ -36,7 +37,11 @@ type config struct {
 	maxPending int
 	timeout    time.Duration
 	clockSkew  time.Duration
+	maxScan    int
+	lateness   time.Duration
+	jobBatch   int
 	logger     *slog.Logger
+	pub        pubConfig // the write path's options (fastpub.go)
 }
 
 func defaults() config {
@@ -54,13 +59,16 @@ func defaults() config {
 		maxPending: DefaultMaxPending,
 		timeout:    DefaultTimeout,
 		clockSkew:  DefaultClockSkew,
+		maxScan:    DefaultMaxScan,
+		jobBatch:   readBatch,
 		logger:     slog.Default(),
 	}
 }
 
-// Option configures New. Options with an out-of-range value make New fail
-// with an error wrapping ports.ErrInvalid, unless their comment says
-// otherwise.
+// Option configures New. An option given a value outside the range its
+// comment states makes New fail with an error wrapping ports.ErrInvalid
+// that names the option and the value; nothing is silently replaced by a
+// default (WithSlog(nil) is the documented default).
 type Option func(*config)
 
 // WithEnvironment sets the environment token events are written under and
@@ -96,7 +104,8 @@ func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 // (the server requires it).
 func WithDuplicates(d time.Duration) Option { return func(c *config) { c.duplicates = d } }
 
-// WithStorage sets the stream's storage. Default jetstream.FileStorage.
+// WithStorage sets the stream's storage: jetstream.FileStorage (the
+// default) or jetstream.MemoryStorage; anything else is invalid.
 func WithStorage(s jetstream.StorageType) Option { return func(c *config) { c.storage = s } }
 
 // WithAckTimeout sets the deadline of each publish acknowledgement in
@@ -121,9 +130,32 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // future of the server are still found. Default 1 minute; it must be ≥ 0.
 func WithClockSkew(d time.Duration) Option { return func(c *config) { c.clockSkew = d } }
 
-// WithLogger sets the logger for warnings (undecodable records). Default
+// WithMaxScan bounds the stored messages a List or Count with a filter
+// the subjects cannot select (queue, worker; for Count also a time window)
+// may read: such a query over more is refused at once with a
+// *ports.ScanError saying what to add, instead of reading until its
+// deadline. Default 100,000 (a few hundred milliseconds of reading); 0
+// means unbounded; negative is invalid.
+func WithMaxScan(n int) Option { return func(c *config) { c.maxScan = n } }
+
+// WithJobBatch sets how many messages one direct get request of Job asks
+// for per subject. Default 1024; 0 asks for single messages (a round trip
+// per event, but no pending count on the server); negative is invalid.
+// docs/performance.md compares the two.
+func WithJobBatch(n int) Option { return func(c *config) { c.jobBatch = n } }
+
+// WithMaxLateness states how much later than its own timestamp (plus the
+// clock skew margin) an event can reach the stream. A read with
+// Filter.Until then stops at the first message stored after Until plus
+// this, instead of reading on to the end of the stream for events stored
+// late (a logger replaying its spill after an outage stores events hours
+// after their time). Default 0: no bound, nothing late is ever missed;
+// negative is invalid. Set it only where nothing is stored later than that.
+func WithMaxLateness(d time.Duration) Option { return func(c *config) { c.lateness = d } }
+
+// WithSlog sets the logger for warnings (undecodable records). Default
 // slog.Default(); nil keeps the default.
-func WithLogger(l *slog.Logger) Option {
+func WithSlog(l *slog.Logger) Option {
 	return func(c *config) {
 		if l != nil {
 			c.logger = l

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,6 +35,11 @@ type Store struct {
 
 	decodeErrors atomic.Uint64
 	streams      atomic.Int64
+	warm         warmer // KeepIndexWarm's state (warm.go)
+	resent       atomic.Uint64
+
+	pub         pubState      // how StoreBatch publishes
+	dedupWindow time.Duration // the stream's duplicate window, as the server has it
 
 	mu      sync.Mutex
 	closed  bool
@@ -42,6 +48,27 @@ type Store struct {
 }
 
 var _ ports.Store = (*Store)(nil)
+
+// pubState is how StoreBatch publishes: fast-ingest batches while fast is
+// set, else asynchronous publishes, for the reason in fallback.
+type pubState struct {
+	fast     atomic.Bool
+	fallback atomic.Pointer[string]
+	noMsgID  bool
+}
+
+// fastIngestMinMinor is the first nats-server 2.x minor version with
+// fast-ingest batches.
+const fastIngestMinMinor = 14
+
+// fallBack switches StoreBatch to asynchronous publishes for good and logs
+// why.
+func (s *Store) fallBack(reason string) {
+	s.pub.fallback.Store(&reason)
+	if s.pub.fast.Swap(false) || s.cfg.pub.mode == PublishFast {
+		s.log.Warn("jsstore: publishing with one asynchronous publish per event, not fast-ingest batches", "reason", reason)
+	}
+}
 
 // New creates or updates the stream from the options and returns a Store on
 // it. The Store uses nc but does not own it: Close leaves it open. nc should
@@ -72,20 +99,76 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		js:           js,
 		scheme:       subject.Default,
 		log:          cfg.logger.With("component", "jsstore", "stream", cfg.stream),
-		jobBatch:     readBatch,
+		jobBatch:     cfg.jobBatch,
 		apiDirectGet: "$JS.API.DIRECT.GET." + cfg.stream,
 		apiPurge:     "$JS.API.STREAM.PURGE." + cfg.stream,
 		cancels:      make(map[*context.CancelFunc]struct{}),
 		done:         make(chan struct{}),
 	}
+	s.pub.noMsgID = cfg.pub.noMsgID
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	st, err := js.CreateOrUpdateStream(ctx, s.streamConfig())
+	if err := s.createStream(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// createStream creates or updates the stream and chooses the publish mode:
+// fast-ingest batches when asked for, the server is 2.14 or newer and the
+// stream keeps allow_batched; asynchronous publishes otherwise, with the
+// reason logged and kept for Health. With PublishAsync an allow_batched
+// the stream already has is left on (other clients may use it).
+func (s *Store) createStream(ctx context.Context) error {
+	sc := s.streamConfig()
+	reason := ""
+	switch v := s.nc.ConnectedServerVersion(); {
+	case s.cfg.pub.mode == PublishAsync:
+		reason = "WithPublishMode(PublishAsync)"
+		if info, err := s.js.Stream(ctx, s.cfg.stream); err == nil {
+			sc.AllowBatchPublish = info.CachedInfo().Config.AllowBatchPublish
+		}
+	case !serverAtLeast(v, 2, fastIngestMinMinor):
+		reason = fmt.Sprintf("nats-server %s is older than 2.%d (no fast-ingest batches)", v, fastIngestMinMinor)
+	default:
+		sc.AllowBatchPublish = true
+	}
+	st, err := s.js.CreateOrUpdateStream(ctx, sc)
+	if err != nil && sc.AllowBatchPublish && reason == "" && !transient(err) {
+		// A stream that cannot take allow_batched (a mirror, say) is
+		// still written, one publish at a time. Not after a timeout or a
+		// disconnect: the retry would turn allow_batched off on a stream
+		// that has it, for good and for every client.
+		sc.AllowBatchPublish = false
+		if st2, err2 := s.js.CreateOrUpdateStream(ctx, sc); err2 == nil {
+			reason = "the stream refuses allow_batched: " + err.Error()
+			st, err = st2, nil
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("jsstore: create or update stream %q: %w", cfg.stream, classify(err))
+		return fmt.Errorf("jsstore: create or update stream %q: %w", s.cfg.stream, classify(err))
 	}
 	s.stream = st
-	return s, nil
+	info := st.CachedInfo()
+	s.dedupWindow = info.Config.Duplicates
+	if reason == "" && !info.Config.AllowBatchPublish {
+		reason = "the server did not keep allow_batched on the stream"
+	}
+	if reason != "" {
+		s.fallBack(reason)
+		return nil
+	}
+	s.pub.fast.Store(true)
+	return nil
+}
+
+// PublishMode reports how StoreBatch publishes now: PublishFast, or
+// PublishAsync when asked for or fallen back to (Health says why).
+func (s *Store) PublishMode() PublishMode {
+	if s.pub.fast.Load() {
+		return PublishFast
+	}
+	return PublishAsync
 }
 
 func (c *config) check() error {
@@ -119,8 +202,16 @@ func (c *config) check() error {
 		return bad("WithTimeout(%v): must be > 0", c.timeout)
 	case c.clockSkew < 0:
 		return bad("WithClockSkew(%v): must be ≥ 0", c.clockSkew)
+	case c.maxScan < 0:
+		return bad("WithMaxScan(%d): must be ≥ 0", c.maxScan)
+	case c.lateness < 0:
+		return bad("WithMaxLateness(%v): must be ≥ 0", c.lateness)
+	case c.jobBatch < 0:
+		return bad("WithJobBatch(%d): must be ≥ 0", c.jobBatch)
+	case c.storage != jetstream.FileStorage && c.storage != jetstream.MemoryStorage:
+		return bad("WithStorage(%d): want jetstream.FileStorage or jetstream.MemoryStorage", c.storage)
 	}
-	return nil
+	return c.pub.check()
 }
 
 func (s *Store) streamConfig() jetstream.StreamConfig {
@@ -159,11 +250,14 @@ type Stats struct {
 	DecodeErrors uint64
 	// Streams is the number of Streams running now.
 	Streams int64
+	// Resent counts events sent again by StoreBatch in a further fast
+	// batch after one ended short (a gap, an error, a timeout, a restart).
+	Resent uint64
 }
 
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{DecodeErrors: s.decodeErrors.Load(), Streams: s.streams.Load()}
+	return Stats{DecodeErrors: s.decodeErrors.Load(), Streams: s.streams.Load(), Resent: s.resent.Load()}
 }
 
 // StreamName returns the name of the JetStream stream.
@@ -178,10 +272,14 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 		return ports.Health{Backend: "jetstream"}, err
 	}
 	h := ports.Health{Backend: "jetstream", Detail: map[string]any{
-		"status": s.nc.Status().String(),
-		"stream": s.cfg.stream,
-		"server": s.nc.ConnectedUrlRedacted(),
+		"status":  s.nc.Status().String(),
+		"stream":  s.cfg.stream,
+		"server":  s.nc.ConnectedUrlRedacted(),
+		"publish": s.PublishMode().String(),
 	}}
+	if r := s.pub.fallback.Load(); r != nil {
+		h.Detail["publish_fallback"] = *r
+	}
 	if !s.nc.IsConnected() {
 		return h, fmt.Errorf("jsstore: health: connection %s: %w", s.nc.Status(), ports.ErrUnavailable)
 	}
@@ -202,6 +300,7 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	h.Detail["first_seq"] = st.FirstSeq
 	h.Detail["last_seq"] = st.LastSeq
 	h.LastSeq = st.LastSeq
+	h.Created = info.Created
 	h.Detail["consumers"] = st.Consumers
 	h.Detail["decode_errors"] = s.decodeErrors.Load()
 	h.OK = true

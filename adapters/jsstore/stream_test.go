@@ -95,7 +95,7 @@ func TestStreamResetBeforeFirstMessage(t *testing.T) {
 			require.Eventually(t, func() bool {
 				h, err := st.Health(ctx)
 				return err == nil && h.Detail["consumers"] == 1
-			}, 10*time.Second, 5*time.Millisecond)
+			}, 30*time.Second, 5*time.Millisecond) // reconnect + consumer reset can take long on a loaded machine
 
 			dialer.close()
 			srv.Stop()
@@ -110,7 +110,7 @@ func TestStreamResetBeforeFirstMessage(t *testing.T) {
 			require.Eventually(t, func() bool {
 				h, err := st.Health(ctx)
 				return err == nil && h.Detail["consumers"] == 1
-			}, 10*time.Second, 5*time.Millisecond)
+			}, 30*time.Second, 5*time.Millisecond) // reconnect + consumer reset can take long on a loaded machine
 			b := event.New("job1", event.TypeCompleted, event.WithMessage("after"))
 			require.NoError(t, other.Store(ctx, b))
 

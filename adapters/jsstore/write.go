@@ -28,10 +28,22 @@ func (s *Store) Store(ctx context.Context, ev event.JobEvent) error {
 	return err
 }
 
-// StoreBatch publishes every event asynchronously, with its id as
-// Nats-Msg-Id, on its subject "naq.events.{env}.{svc}.{job}.{type}", and
-// returns once every publish acknowledgement has arrived (nil), or with a
-// *logger.BatchError naming the events that were not acknowledged.
+// StoreBatch stores the events, each with its id as Nats-Msg-Id (unless
+// WithoutMsgID), on its subject "naq.events.{env}.{svc}.{job}.{type}", in
+// slice order, and returns nil once every one is confirmed stored, or a
+// *logger.BatchError naming the events that are not (nil entries are
+// stored).
+//
+// With fast-ingest (PublishFast, the default where the server allows it)
+// the valid events go out as one fast batch in gap mode "fail": the server
+// stores a contiguous prefix and stops at the first lost or refused
+// message. After an error, a timeout or a short count StoreBatch confirms
+// what is stored (the commit's count, or Stored when the outcome is
+// unknown) and sends the rest again as a new batch, in order and with the
+// same ids, while batches make progress (at most fastAttempts); what is
+// left fails with ports.ErrUnavailable. Otherwise (PublishAsync, or the
+// fallback) it publishes every event asynchronously and waits for each
+// acknowledgement.
 //
 // Per event:
 //   - Invalid events, and events whose encoded size with headers exceeds
@@ -43,10 +55,19 @@ func (s *Store) Store(ctx context.Context, ev event.JobEvent) error {
 //     responders, a 503, a disconnect, or ctx ending first fail the event
 //     with an error wrapping ports.ErrUnavailable: it may or may not be
 //     stored, and retrying it with the same id stores it at most once.
+//   - A publish the server refused for lack of permission (an
+//     asynchronous -ERR, never an acknowledgement; see WithPublishDenied)
+//     fails with an error wrapping ErrPermission and ports.ErrInvalid that
+//     names the subject and the grant. It is recognised once the
+//     acknowledgement is late by a tenth of the ack timeout (10 ms..1 s),
+//     not after the whole of it; the batch's other events are stored.
+//   - An event that certainly is not stored (never published, or after
+//     the count of a fast batch's commit) fails with an error wrapping
+//     logger.ErrNotSent as well, so that the logger knows its outcome.
 //
-// Publishing stops at the first event that cannot be published at all (for
-// example when the connection is closed), so that a retry keeps the batch's
-// order. With many acknowledgements pending (WithMaxPending), publishing
+// Asynchronous publishing stops at the first event that cannot be published
+// at all (for example when the connection is closed), so that a retry keeps
+// the batch's order. With many acknowledgements pending (WithMaxPending), publishing
 // waits for room until the ack timeout or ctx's deadline. Writes that land
 // in nats.go's reconnect buffer while disconnected count only once their
 // acknowledgement arrives.
@@ -57,6 +78,14 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
+	if s.pub.fast.Load() {
+		return s.storeFast(ctx, events)
+	}
+	return s.storeAsync(ctx, events)
+}
+
+// storeAsync is StoreBatch with one asynchronous publish per event.
+func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 	errs := make([]error, len(events))
 	futures := make([]jetstream.PubAckFuture, len(events))
 	failed := 0
@@ -64,6 +93,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 	maxPayload := s.nc.MaxPayload()
 	b := newBatchMsgs(len(events))
 	s.subjects(b, events)
+	den := s.newDenials()
 	// One stall option for the batch while there is room among the
 	// pending acknowledgements; an exact one (what is left of ctx) when a
 	// publish may have to wait.
@@ -83,7 +113,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			stop = fmt.Errorf("event %s not published: %w: %w", ev.ID, ports.ErrUnavailable, err)
+			stop = fmt.Errorf("event %s not published (%w): %w: %w", ev.ID, logger.ErrNotSent, ports.ErrUnavailable, err)
 			errs[i] = stop
 			failed++
 			continue
@@ -94,7 +124,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 		}
 		f, err := s.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
-			stop = fmt.Errorf("event %s not published: %w", ev.ID, classifyPublish(err))
+			stop = fmt.Errorf("event %s not published (%w): %w", ev.ID, logger.ErrNotSent, classifyPublish(err))
 			errs[i] = stop
 			failed++
 			continue
@@ -102,11 +132,24 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 		futures[i] = f
 	}
 
+	var tick *time.Ticker // checks for a refused publish while an acknowledgement is late
+	defer func() {
+		if tick != nil {
+			tick.Stop()
+		}
+	}()
 	for i, f := range futures {
 		if f == nil {
 			continue
 		}
-		if err := s.await(ctx, f); err != nil {
+		subj := b.msgs[i].Subject
+		err := s.await(ctx, f, &tick, func() bool { return den.denied(subj) })
+		switch {
+		case err == nil:
+		case errors.Is(err, errRefused) || den.denied(subj):
+			errs[i] = s.deniedError(&events[i], subj)
+			failed++
+		default:
 			errs[i] = fmt.Errorf("event %s (job %s, %s): %w", events[i].ID, events[i].JobID, events[i].Type, err)
 			failed++
 		}
@@ -188,7 +231,9 @@ func (b *batchMsgs) subject(i int) (string, error) {
 // encode appends ev's v1.0 document (validating it first) and returns it.
 func (b *batchMsgs) encode(ev *event.JobEvent) ([]byte, error) {
 	if cap(b.arena)-len(b.arena) < 2<<10 {
-		b.arena = make([]byte, 0, arenaChunk)
+		// A KiB per event of the batch, at most arenaChunk: a batch of one
+		// (the common case at low rates) does not allocate 64 KiB.
+		b.arena = make([]byte, 0, min(arenaChunk, max(len(b.msgs), 2)<<10))
 	}
 	free := b.arena[len(b.arena):]
 	data, err := ev.AppendJSON(free)
@@ -218,6 +263,9 @@ func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int6
 	b.ids[i] = ev.ID
 	m := &b.msgs[i]
 	m.Subject, m.Data = subj, data
+	if s.pub.noMsgID {
+		return m, nil
+	}
 	// The same header as jetstream.WithMsgID sets, without an option
 	// closure and a slice per event.
 	m.Header = nats.Header{jetstream.MsgIDHeader: b.ids[i : i+1 : i+1]}
@@ -234,21 +282,52 @@ func (s *Store) stallWait(ctx context.Context) time.Duration {
 	return max(d, time.Millisecond)
 }
 
+// errRefused: await saw that the server refused the publish (permissions).
+var errRefused = errors.New("publish refused")
+
+// deniedEvery is how often a late acknowledgement is checked against the
+// server's refusals: a tenth of the ack timeout, within 10 ms..1 s.
+func (s *Store) deniedEvery() time.Duration {
+	return min(max(s.cfg.ackTimeout/10, 10*time.Millisecond), time.Second)
+}
+
 // await waits for one acknowledgement. The per-acknowledgement deadline is
-// nats.go's (WithPublishAsyncTimeout), so await ends without ctx too.
-func (s *Store) await(ctx context.Context, f jetstream.PubAckFuture) error {
+// nats.go's (WithPublishAsyncTimeout), so await ends without ctx too. While
+// it is late, refused is asked every deniedEvery (on *tick, made at the
+// first wait) whether the server refused the publish; if so await returns
+// errRefused at once instead of waiting for the ack timeout.
+func (s *Store) await(ctx context.Context, f jetstream.PubAckFuture, tick **time.Ticker, refused func() bool) error {
 	select {
 	case <-f.Ok():
-		return nil // a duplicate acknowledgement is success too
-	case err := <-f.Err():
-		return classify(err)
-	case <-ctx.Done():
-		// The acknowledgement may still have arrived at the same moment.
+		return nil
+	default:
+	}
+	if *tick == nil {
+		*tick = time.NewTicker(s.deniedEvery())
+	} else if refused() {
+		// An earlier acknowledgement of the batch was late already: a
+		// refusal of this publish has had time to arrive.
+		return errRefused
+	}
+	for {
 		select {
 		case <-f.Ok():
-			return nil
-		default:
+			return nil // a duplicate acknowledgement is success too
+		case err := <-f.Err():
+			return classify(err)
+		case <-(*tick).C:
+			if refused() {
+				return errRefused
+			}
+			continue
+		case <-ctx.Done():
+			// The acknowledgement may still have arrived at the same moment.
+			select {
+			case <-f.Ok():
+				return nil
+			default:
+			}
+			return fmt.Errorf("no acknowledgement: %w: %w", ports.ErrUnavailable, ctx.Err())
 		}
-		return fmt.Errorf("no acknowledgement: %w: %w", ports.ErrUnavailable, ctx.Err())
 	}
 }

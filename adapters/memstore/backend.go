@@ -19,6 +19,7 @@ type Backend struct {
 	parts map[part]*partition
 	ids   map[string]*entry // live entries by event ID, for de-duplication
 	wake  chan struct{}     // closed and replaced by every write that stores
+	made  time.Time         // when the sequences began (Health.Created)
 }
 
 // NewBackend returns an empty backend.
@@ -27,6 +28,7 @@ func NewBackend() *Backend {
 		parts: make(map[part]*partition),
 		ids:   make(map[string]*entry),
 		wake:  make(chan struct{}),
+		made:  time.Now(),
 	}
 }
 
@@ -96,38 +98,54 @@ func (x *index) seek(seq uint64) int {
 	return sort.Search(len(x.es), func(i int) bool { return x.es[i].rec.Seq >= seq })
 }
 
-// page calls fn for the live entries of x in the window p.
-func (x *index) page(p event.Page, fn func(*entry)) {
-	if x == nil {
-		return
+// page calls fn for the live entries of x in the window p, starting at the
+// first entry after p.After (a binary search: a cursor page costs what it
+// returns). An offset above event.MaxOffset over more matches than that is
+// an *event.OffsetError.
+func (x *index) page(p event.Page, fn func(*entry)) error {
+	if x == nil || p.Empty() {
+		return nil
 	}
-	if x.dead == 0 {
-		if p.Offset >= len(x.es) {
-			return
+	es := x.es[x.seek(p.After+1):]
+	if p.Before > 0 {
+		es = es[:sort.Search(len(es), func(i int) bool { return es[i].rec.Seq >= p.Before })]
+	}
+	if x.dead == 0 && p.Offset <= event.MaxOffset {
+		if p.Offset >= len(es) {
+			return nil
 		}
-		es := x.es[p.Offset:]
+		es = es[p.Offset:]
 		if p.Limit > 0 && p.Limit < len(es) {
 			es = es[:p.Limit]
 		}
 		for _, e := range es {
 			fn(e)
 		}
-		return
+		return nil
 	}
-	skip, n := p.Offset, 0
-	for _, e := range x.es {
-		if e.dead {
+	return each(es, p, func(*entry) bool { return true }, fn)
+}
+
+// each calls fn for the entries of es (in the page's sequence bounds
+// already) that are live and pass match, windowed by p's offset and limit.
+func each(es []*entry, p event.Page, match func(*entry) bool, fn func(*entry)) error {
+	k := event.NewSkipper(p)
+	for _, e := range es {
+		if e.dead || !match(e) {
 			continue
 		}
-		if skip > 0 {
-			skip--
-			continue
+		take, more, err := k.Offer(e.rec.Seq)
+		if err != nil {
+			return err
 		}
-		fn(e)
-		if n++; p.Limit > 0 && n == p.Limit {
-			return
+		if take {
+			fn(e)
+		}
+		if !more {
+			return nil
 		}
 	}
+	return nil
 }
 
 // partition returns the partition of k, creating it when create is set.

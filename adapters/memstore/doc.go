@@ -20,4 +20,9 @@
 // sequence and is woken by a broadcast channel that every write replaces, so
 // a slow reader never blocks writers, and misses nothing that is still
 // retained when it gets there.
+//
+// Options follow the rule of every adapter: each option's comment states its
+// default and range, and Open fails with an error wrapping ports.ErrInvalid
+// that names the option and the value when one is out of range (New, for
+// options known to be valid, panics with that error instead).
 package memstore

@@ -1,8 +1,12 @@
 package memstore_test
 
 import (
+	"context"
 	"fmt"
 	"iter"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -267,4 +271,33 @@ func idsOf(evs []event.JobEvent) []string {
 		out[i] = evs[i].ID
 	}
 	return out
+}
+
+// TestContractSkipsWhatTheBackendLacks: a feature switched off with a
+// storetest.WithoutX option shows as a skipped subtest with its reason,
+// not as a pass. The suite runs in a child process (this test in this
+// binary, with NAQ_STORETEST_SKIP_CHILD set) whose verbose output is read.
+func TestContractSkipsWhatTheBackendLacks(t *testing.T) {
+	if os.Getenv("NAQ_STORETEST_SKIP_CHILD") == "1" {
+		storetest.Run(t, factory(), storetest.WithoutRetentionByCount(), storetest.WithoutRetentionByAge())
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run", "^TestContractSkipsWhatTheBackendLacks$/^Retention", "-test.v")
+	cmd.Env = append(os.Environ(), "NAQ_STORETEST_SKIP_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child test run: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"--- SKIP: TestContractSkipsWhatTheBackendLacks/RetentionByCount",
+		"--- SKIP: TestContractSkipsWhatTheBackendLacks/RetentionByAge",
+		"(WithoutRetentionByCount)",
+		"(WithoutRetentionByAge)",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("child test output lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -5,10 +5,19 @@ import (
 	"time"
 
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/ports"
 )
 
-// Option configures a Store made by New. An invalid value is a programming
-// error: New panics with a message naming the option and the value.
+// Defaults of the options.
+const (
+	DefaultEnvironment = "dev" // WithEnvironment
+	DefaultService     = "naq" // WithService
+)
+
+// Option configures a Store made by Open or New. A value outside the range
+// its comment states makes Open fail with an error wrapping ports.ErrInvalid
+// that names the option and the value, and New panic with that error (a
+// programming error in tests and fixed setups).
 type Option func(*config)
 
 type config struct {
@@ -17,13 +26,21 @@ type config struct {
 	maxEvents int
 	now       func() time.Time
 	backend   *Backend
+	err       error // the first invalid option value
+}
+
+// fail keeps the first invalid option value.
+func (c *config) fail(format string, v ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("memstore: %w: "+format, append([]any{ports.ErrInvalid}, v...)...)
+	}
 }
 
 // WithEnvironment sets the environment the store writes and reads under.
 // Default "dev". It must be a valid subject token (event.CheckToken).
 func WithEnvironment(env string) Option {
 	return func(c *config) {
-		mustToken("WithEnvironment", "environment", env)
+		c.checkToken("WithEnvironment", "environment", env)
 		c.env = env
 	}
 }
@@ -32,7 +49,7 @@ func WithEnvironment(env string) Option {
 // "naq". It must be a valid subject token (event.CheckToken).
 func WithService(svc string) Option {
 	return func(c *config) {
-		mustToken("WithService", "service", svc)
+		c.checkToken("WithService", "service", svc)
 		c.svc = svc
 	}
 }
@@ -42,7 +59,7 @@ func WithService(svc string) Option {
 func WithMaxAge(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {
-			panic(fmt.Sprintf("memstore: WithMaxAge(%v): must not be negative", d))
+			c.fail("WithMaxAge(%v): must not be negative (0: no limit)", d)
 		}
 		c.maxAge = d
 	}
@@ -54,7 +71,7 @@ func WithMaxAge(d time.Duration) Option {
 func WithMaxEvents(n int) Option {
 	return func(c *config) {
 		if n < 0 {
-			panic(fmt.Sprintf("memstore: WithMaxEvents(%d): must not be negative", n))
+			c.fail("WithMaxEvents(%d): must not be negative (0: no limit)", n)
 		}
 		c.maxEvents = n
 	}
@@ -66,7 +83,7 @@ func WithMaxEvents(n int) Option {
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now == nil {
-			panic("memstore: WithClock(nil)")
+			c.fail("WithClock(nil): give a clock, or leave the option out for time.Now")
 		}
 		c.now = now
 	}
@@ -77,14 +94,14 @@ func WithClock(now func() time.Time) Option {
 func WithBackend(b *Backend) Option {
 	return func(c *config) {
 		if b == nil {
-			panic("memstore: WithBackend(nil)")
+			c.fail("WithBackend(nil): give a backend, or leave the option out for one of its own")
 		}
 		c.backend = b
 	}
 }
 
-func mustToken(opt, field, v string) {
-	if err := event.CheckToken(field, v); err != nil {
-		panic(fmt.Sprintf("memstore: %s(%q): %v", opt, v, err))
+func (c *config) checkToken(opt, field, v string) {
+	if err := event.CheckToken(field, v); err != nil && c.err == nil {
+		c.err = fmt.Errorf("memstore: %s(%q): %w", opt, v, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -25,15 +26,36 @@ type Store struct {
 	done      chan struct{} // closed by Close
 }
 
-var _ ports.Store = (*Store)(nil)
+var (
+	_ ports.Store     = (*Store)(nil)
+	_ ports.JobFinder = (*Store)(nil)
+)
 
-// New returns a store configured by opts; see the With functions for the
-// defaults. It panics on an invalid option value.
-func New(opts ...Option) *Store {
-	c := config{env: "dev", svc: "naq", now: time.Now}
+// Open returns a store configured by opts; see the With functions for the
+// defaults. An option value out of range is an error wrapping
+// ports.ErrInvalid that names the option and the value.
+func Open(opts ...Option) (*Store, error) {
+	c := config{env: DefaultEnvironment, svc: DefaultService, now: time.Now}
 	for _, o := range opts {
 		o(&c)
 	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return newStore(c), nil
+}
+
+// New is Open for options known to be valid (tests, fixed setups): it
+// panics with Open's error on an invalid option value.
+func New(opts ...Option) *Store {
+	s, err := Open(opts...)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func newStore(c config) *Store {
 	if c.backend == nil {
 		c.backend = NewBackend()
 	}
@@ -122,7 +144,7 @@ func (s *Store) Job(ctx context.Context, jobID string, p event.Page) ([]event.Jo
 	if part := s.b.parts[s.k]; part != nil {
 		x = part.jobs[jobID]
 	}
-	return events(x, p), nil
+	return events(x, p)
 }
 
 // ByType returns the events of type t in the store's environment and
@@ -140,20 +162,15 @@ func (s *Store) ByType(ctx context.Context, t event.JobEventType, p event.Page) 
 	if part := s.b.parts[s.k]; part != nil {
 		x = part.types[t]
 	}
-	return events(x, p), nil
+	return events(x, p)
 }
 
-func events(x *index, p event.Page) []event.JobEvent {
-	if x == nil {
-		return []event.JobEvent{}
+func events(x *index, p event.Page) ([]event.JobEvent, error) {
+	out := []event.JobEvent{}
+	if err := x.page(p, func(e *entry) { out = append(out, clone(e.rec.Event)) }); err != nil {
+		return nil, fmt.Errorf("memstore: %w", err)
 	}
-	n := x.live() - p.Offset
-	if p.Limit > 0 {
-		n = min(n, p.Limit)
-	}
-	out := make([]event.JobEvent, 0, max(n, 0))
-	x.page(p, func(e *entry) { out = append(out, clone(e.rec.Event)) })
-	return out
+	return out, nil
 }
 
 // List returns the records of every store on the backend that match f.
@@ -171,23 +188,19 @@ func (s *Store) List(ctx context.Context, f event.Filter, p event.Page) ([]event
 	if x == nil {
 		return out, nil
 	}
+	add := func(e *entry) { out = append(out, record(e)) }
+	var err error
 	if exact {
-		x.page(p, func(e *entry) { out = append(out, record(e)) })
-		return out, nil
+		err = x.page(p, add)
+	} else if !p.Empty() {
+		es := x.es[x.seek(p.After+1):]
+		if p.Before > 0 {
+			es = es[:sort.Search(len(es), func(i int) bool { return es[i].rec.Seq >= p.Before })]
+		}
+		err = each(es, p, func(e *entry) bool { return f.Match(e.rec.Environment, e.rec.Service, &e.rec.Event) }, add)
 	}
-	skip := p.Offset
-	for _, e := range x.es {
-		if e.dead || !f.Match(e.rec.Environment, e.rec.Service, &e.rec.Event) {
-			continue
-		}
-		if skip > 0 {
-			skip--
-			continue
-		}
-		out = append(out, record(e))
-		if p.Limit > 0 && len(out) == p.Limit {
-			break
-		}
+	if err != nil {
+		return nil, fmt.Errorf("memstore: list: %w", err)
 	}
 	return out, nil
 }
@@ -301,6 +314,7 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 		OK:      true,
 		Backend: "memory",
 		LastSeq: s.b.seq,
+		Created: s.b.made,
 		Detail: map[string]any{
 			"events":      s.b.log.live(),
 			"last_seq":    s.b.seq,
@@ -350,3 +364,55 @@ func checkFilter(f event.Filter) error {
 	}
 	return nil
 }
+
+// FindJob returns where jobID has events, from the job index of every
+// environment and service on the backend.
+func (s *Store) FindJob(ctx context.Context, jobID string) ([]ports.JobLocation, error) {
+	if err := s.readable(ctx, event.Page{}); err != nil {
+		return nil, err
+	}
+	if err := event.CheckToken("job_id", jobID); err != nil {
+		return nil, fmt.Errorf("memstore: find job: %w", err)
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := []ports.JobLocation{}
+	for k, p := range s.b.parts {
+		if x := p.jobs[jobID]; x != nil && x.live() > 0 {
+			out = append(out, ports.JobLocation{Environment: k.env, Service: k.svc, Events: x.live()})
+		}
+	}
+	ports.SortLocations(out)
+	return out, nil
+}
+
+// Names returns the environment and service of the Store.
+func (s *Store) Names() (environment, service string) { return s.k.env, s.k.svc }
+
+var _ ports.Named = (*Store)(nil)
+
+// DeleteService removes every event of the store's environment and
+// service and returns how many it removed.
+func (s *Store) DeleteService(ctx context.Context) (int, error) {
+	if err := s.readable(ctx, event.Page{}); err != nil {
+		return 0, err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	p := s.b.parts[s.k]
+	if p == nil {
+		return 0, nil
+	}
+	var doomed []*entry
+	for _, e := range p.all.es {
+		if !e.dead {
+			doomed = append(doomed, e)
+		}
+	}
+	for _, e := range doomed {
+		s.b.kill(e)
+	}
+	return len(doomed), nil
+}
+
+var _ ports.ServiceDeleter = (*Store)(nil)

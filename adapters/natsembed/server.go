@@ -9,12 +9,9 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-const defaultReadyWait = 10 * time.Second
 
 // ErrNotReady is returned when the server did not accept connections in
 // time.
@@ -32,11 +29,15 @@ type Server struct {
 	done bool           // Shutdown was called
 }
 
-// Start starts a server and waits until it accepts connections.
+// Start starts a server and waits until it accepts connections. An option
+// value out of range fails with an error wrapping ports.ErrInvalid.
 func Start(opts ...Option) (*Server, error) {
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, port: cfg.port}
 	if s.cfg.storeDir == "" {

@@ -68,7 +68,7 @@ func TestOptions(t *testing.T) {
 		natsembed.WithHost("127.0.0.1"),
 		natsembed.WithServerName("naq-test"),
 		natsembed.WithMaxPayload(4096),
-		natsembed.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))),
+		natsembed.WithSlog(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))),
 	)
 	require.NoError(t, err)
 	nc, err := nats.Connect(srv.ClientURL())

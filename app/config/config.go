@@ -16,6 +16,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/naq-go/events/adapters/jsstore"
+	"github.com/naq-go/events/adapters/natsembed"
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
 )
 
 // Storage backends.
@@ -89,6 +96,7 @@ type Logger struct {
 // HTTP is the API server.
 type HTTP struct {
 	Addr string // default 127.0.0.1:8080; empty disables the server
+	HTTPSecurity
 }
 
 // Log configures the process's own log/slog output.
@@ -97,39 +105,56 @@ type Log struct {
 	Level  string // "debug", "info" (default), "warn", "error"
 }
 
+// The binary's own defaults. Every other default of Default is the
+// exported constant of the package that owns the setting (logger.Default*,
+// jsstore.Default*, natsembed.Default*, nats.go's Default*), so the two
+// cannot drift apart.
+const (
+	// DefaultConnectTimeout is the design's NATS connect timeout (nats.go's
+	// own default is 2 s).
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultMaxReconnects, -1, reconnects for ever, so an outage never
+	// ends the service.
+	DefaultMaxReconnects   = -1
+	DefaultHTTPAddr        = "127.0.0.1:8080"
+	DefaultLogFormat       = "text"
+	DefaultLogLevel        = "info"
+	DefaultShutdownTimeout = 15 * time.Second
+)
+
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Environment: "dev",
-		Service:     "naq",
+		Environment: jsstore.DefaultEnvironment,
+		Service:     jsstore.DefaultService,
 		Storage:     StorageJetStream,
 		DataDir:     defaultDataDir(),
 		NATS: NATS{
-			ConnectTimeout: 5 * time.Second,
-			ReconnectWait:  2 * time.Second,
-			MaxReconnects:  -1,
-			PingInterval:   2 * time.Minute,
-			MaxPingsOut:    2,
-			EmbeddedHost:   "127.0.0.1",
-			EmbeddedPort:   4222,
+			ConnectTimeout: DefaultConnectTimeout,
+			ReconnectWait:  nats.DefaultReconnectWait,
+			MaxReconnects:  DefaultMaxReconnects,
+			PingInterval:   nats.DefaultPingInterval,
+			MaxPingsOut:    nats.DefaultMaxPingOut,
+			EmbeddedHost:   natsembed.DefaultHost,
+			EmbeddedPort:   natsembed.StandardPort,
 		},
 		Stream: Stream{
-			Name:       "naq_events",
-			MaxAge:     7 * 24 * time.Hour,
-			MaxMsgs:    1_000_000,
-			MaxBytes:   1 << 30,
-			Replicas:   1,
-			Duplicates: 2 * time.Minute,
+			Name:       jsstore.DefaultStream,
+			MaxAge:     jsstore.DefaultMaxAge,
+			MaxMsgs:    jsstore.DefaultMaxMsgs,
+			MaxBytes:   jsstore.DefaultMaxBytes,
+			Replicas:   jsstore.DefaultReplicas,
+			Duplicates: jsstore.DefaultDuplicates,
 		},
 		Logger: Logger{
-			BatchSize:     2000,
-			FlushInterval: 100 * time.Millisecond,
-			MaxBuffer:     20_000,
+			BatchSize:     logger.DefaultBatchSize,
+			FlushInterval: logger.DefaultFlushInterval,
+			MaxBuffer:     logger.DefaultMaxBufferSize,
 			Spill:         true,
 		},
-		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
-		Log:             Log{Format: "text", Level: "info"},
-		ShutdownTimeout: 15 * time.Second,
+		HTTP:            HTTP{Addr: DefaultHTTPAddr, HTTPSecurity: HTTPSecurity{MaxStreams: DefaultMaxStreams}},
+		Log:             Log{Format: DefaultLogFormat, Level: DefaultLogLevel},
+		ShutdownTimeout: DefaultShutdownTimeout,
 	}
 }
 
@@ -240,8 +265,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	str(&c.NATS.Creds, "creds", "NATS_CREDS", "NATS user credentials file")
 	str(&c.NATS.NKey, "nkey", "NATS_NKEY", "NATS nkey seed file")
 	str(&c.NATS.User, "user", "NATS_USER", "NATS user name")
-	str(&c.NATS.Password, "password", "NATS_PASSWORD", "NATS password")
-	str(&c.NATS.Token, "token", "NATS_TOKEN", "NATS token")
+	secretVar(fs, getenv, &c.NATS.Password, "password", "NATS_PASSWORD", "NATS password")
+	secretVar(fs, getenv, &c.NATS.Token, "token", "NATS_TOKEN", "NATS token")
 	str(&c.NATS.CA, "tlsca", "NATS_CA", "PEM file of certificate authorities to trust")
 	str(&c.NATS.Cert, "tlscert", "NATS_CERT", "TLS client certificate")
 	str(&c.NATS.Key, "tlskey", "NATS_KEY", "TLS client key")
@@ -266,6 +291,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	boolean(&c.Logger.Spill, "spill", "NAQ_SPILL", "logger: spill to disk when NATS is unreachable")
 
 	str(&c.HTTP.Addr, "http", "NAQ_HTTP_ADDR", "HTTP API listen address; empty disables it")
+	errs = append(errs, c.registerSecurityFlags(fs, getenv)...)
 	str(&c.Log.Format, "log-format", "NAQ_LOG_FORMAT", "log format: text or json")
 	str(&c.Log.Level, "log-level", "NAQ_LOG_LEVEL", "log level: debug, info, warn or error")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "NAQ_SHUTDOWN_TIMEOUT", "longest wait for a clean stop (drain the logger, close NATS)")
@@ -322,8 +348,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--storage %q: want jetstream, memory or file", c.Storage)
 	}
 	for _, kv := range []struct{ name, v string }{{"--environment", c.Environment}, {"--service", c.Service}} {
-		if kv.v == "" || strings.ContainsAny(kv.v, ".*> \t\n/\\") {
-			return fmt.Errorf("%s %q: want a non-empty NATS subject token without '.', '*', '>', '/', '\\' or spaces", kv.name, kv.v)
+		if err := checkToken(kv.name, kv.v); err != nil {
+			return err
 		}
 	}
 	if c.DataDir == "" && (c.Storage == StorageFile || c.NATS.URL == "" || c.Logger.Spill) {
@@ -390,6 +416,9 @@ func (c *Config) validate() error {
 			return fmt.Errorf("--http %q: port %q: want 0 to 65535", c.HTTP.Addr, port)
 		}
 	}
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -408,3 +437,16 @@ func (c *Config) validate() error {
 
 // Embedded reports whether the service runs its own nats-server.
 func (c *Config) Embedded() bool { return c.NATS.URL == "" }
+
+// checkToken is the rule for --environment and --service: a NATS subject
+// token (event.CheckToken, the rule every store applies) without '/' or '\',
+// because the file store and the spill name directories after them.
+func checkToken(flag, v string) error {
+	if err := event.CheckToken("the value", v); err != nil {
+		return fmt.Errorf("%s %q: %w", flag, v, err)
+	}
+	if strings.ContainsAny(v, `/\`) {
+		return fmt.Errorf("%s %q: want no '/' or '\\': the file store and the spill name a directory after it", flag, v)
+	}
+	return nil
+}

@@ -151,7 +151,7 @@ func (s *Simulator) fire(j *job) (ev event.JobEvent, delay time.Duration, done b
 		ev = event.TTLExtended(j.id, s.wallTime(j.ttl), opts...)
 		j.next, delay = s.whileQueued(j)
 	case event.TypeTTLExpired:
-		ev = event.TTLExpired(j.id, j.ttl, opts...)
+		ev = event.TTLExpired(j.id, j.ttl, append(opts, event.WithMessage("Job expired after its TTL of "+human(j.ttl)))...)
 		done = true
 
 	case event.TypeDequeued:
@@ -183,10 +183,11 @@ func (s *Simulator) fire(j *job) (ev event.JobEvent, delay time.Duration, done b
 		j.outcome = outcomeFailed
 		j.next, delay = event.TypeWorkerReleased, s.between(time.Millisecond, 5*time.Millisecond)
 	case event.TypeTimeout:
-		j.lastErr = failure{"TimeoutError", fmt.Sprintf("job exceeded its limit of %s", j.limit)}
+		j.lastErr = failure{"TimeoutError", "job exceeded its limit of " + human(j.limit)}
 		ev = event.Timeout(j.id, w.id, j.limit, append(opts,
 			event.WithWorker(w.id, w.typ),
 			event.WithDuration(j.runTime),
+			event.WithMessage("Job timed out after "+human(j.limit)+" on worker "+w.id),
 		)...)
 		j.outcome = outcomeFailed
 		j.next, delay = event.TypeWorkerReleased, s.between(time.Millisecond, 5*time.Millisecond)
@@ -222,7 +223,8 @@ func (s *Simulator) fire(j *job) (ev event.JobEvent, delay time.Duration, done b
 		j.attempt++
 		backoff := min(time.Second<<(j.attempt-1), 30*time.Second)
 		backoff += s.between(0, backoff/5)
-		ev = event.RetryScheduled(j.id, j.attempt, backoff, opts...)
+		ev = event.RetryScheduled(j.id, j.attempt, backoff, append(opts,
+			event.WithMessage(fmt.Sprintf("Retry %d scheduled in %s", j.attempt, human(backoff))))...)
 		j.next, delay = event.TypeRetryStarted, backoff
 	case event.TypeRetryStarted:
 		ev = event.RetryStarted(j.id, j.attempt, opts...)

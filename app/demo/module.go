@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/logger"
 )
 
@@ -47,9 +48,10 @@ func (c Config) Options() []Option {
 // Module runs the demo workload inside an fx application. It needs a
 // *logger.Logger and a Config (fx.Supply it), and takes a *slog.Logger if
 // the graph has one. On start it runs a Simulator in a goroutine it owns;
-// on stop it cancels the run and waits for the goroutine, before the
-// logger's own stop hook (fx stops in reverse order, and the logger was
-// started first), so no event is logged into a closed logger.
+// on stop it cancels the run and waits for the goroutine: at step
+// shutdown.Demo when the graph has a *shutdown.Sequence (before the logger
+// drains, so no event is logged into a closed logger), else in its own
+// stop hook.
 var Module = fx.Module("demo", fx.Invoke(register))
 
 type params struct {
@@ -57,7 +59,8 @@ type params struct {
 	Lifecycle fx.Lifecycle
 	Logger    *logger.Logger
 	Config    Config
-	Log       *slog.Logger `optional:"true"`
+	Log       *slog.Logger       `optional:"true"`
+	Shutdown  *shutdown.Sequence `optional:"true"`
 }
 
 func register(p params) {
@@ -70,7 +73,19 @@ func register(p params) {
 		cancel context.CancelFunc
 		done   chan struct{}
 	)
-	p.Lifecycle.Append(fx.Hook{
+	stop := func(ctx context.Context) error {
+		if cancel == nil { // never started
+			return nil
+		}
+		cancel()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	hook := fx.Hook{
 		OnStart: func(context.Context) error {
 			sim := New(p.Logger, p.Config.Options()...)
 			var ctx context.Context
@@ -91,14 +106,11 @@ func register(p params) {
 			log.Info("demo workload started; watch it with `naq-events tail`", "jobs_per_second", sim.cfg.rate)
 			return nil
 		},
-		OnStop: func(ctx context.Context) error {
-			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		},
-	})
+	}
+	if p.Shutdown != nil {
+		p.Shutdown.Add(shutdown.Demo, stop)
+	} else {
+		hook.OnStop = stop
+	}
+	p.Lifecycle.Append(hook)
 }

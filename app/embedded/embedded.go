@@ -14,6 +14,7 @@ import (
 
 	"github.com/naq-go/events/adapters/natsembed"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 )
 
 // StoreDir is where the embedded server keeps JetStream data below cfg.DataDir.
@@ -30,14 +31,14 @@ func Start(cfg config.Config, log *slog.Logger, extra ...natsembed.Option) (*nat
 	}
 	port := cfg.NATS.EmbeddedPort
 	if port == 0 {
-		port = 4222
+		port = natsembed.StandardPort
 	}
 	opts := []natsembed.Option{
 		natsembed.WithHost(cfg.NATS.EmbeddedHost),
 		natsembed.WithPort(port),
 		natsembed.WithStoreDir(dir),
 		natsembed.WithServerName("naq-events"),
-		natsembed.WithLogger(slog.New(&minLevel{min: slog.LevelWarn, Handler: log.Handler()}).With("component", "nats-server")),
+		natsembed.WithSlog(slog.New(&minLevel{min: slog.LevelWarn, Handler: log.Handler()}).With("component", "nats-server")),
 	}
 	srv, err := natsembed.Start(append(opts, extra...)...)
 	if err != nil {
@@ -70,25 +71,25 @@ func (h *minLevel) WithGroup(name string) slog.Handler {
 	return &minLevel{min: h.min, Handler: h.Handler.WithGroup(name)}
 }
 
-// Module provides the running *natsembed.Server and shuts it down last on
-// stop. Include it only when cfg.Embedded(); the natsconn module then
-// connects to it.
+// Module provides the running *natsembed.Server and shuts it down at step
+// shutdown.Embedded, the last. Include it only when cfg.Embedded(); the
+// natsconn module then connects to it.
 var Module = fx.Module("embedded-nats",
-	fx.Provide(func(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*natsembed.Server, error) {
+	fx.Provide(func(seq *shutdown.Sequence, cfg config.Config, log *slog.Logger) (*natsembed.Server, error) {
 		srv, err := Start(cfg, log)
 		if err != nil {
 			return nil, err
 		}
-		lc.Append(fx.StopHook(func(ctx context.Context) error {
-			return shutdown(ctx, srv)
-		}))
+		seq.Add(shutdown.Embedded, func(ctx context.Context) error {
+			return shutdownServer(ctx, srv)
+		})
 		return srv, nil
 	}),
 )
 
-// shutdown shuts srv down, giving up waiting when ctx ends (the shutdown
+// shutdownServer shuts srv down, giving up waiting when ctx ends (the shutdown
 // then finishes in the background before the process exits).
-func shutdown(ctx context.Context, srv *natsembed.Server) error {
+func shutdownServer(ctx context.Context, srv *natsembed.Server) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -37,6 +37,6 @@ func TestStart(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, shutdown(ctx, srv))
+	require.NoError(t, shutdownServer(ctx, srv))
 	assert.False(t, srv.Running())
 }

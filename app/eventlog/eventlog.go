@@ -15,9 +15,9 @@ import (
 
 	"github.com/naq-go/events/adapters/filestore"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
-	"github.com/naq-go/events/domain/processor"
 	"github.com/naq-go/events/ports"
 )
 
@@ -66,23 +66,20 @@ func Options(cfg config.Logger, log *slog.Logger) []logger.Option {
 // Params are the dependencies of the module's logger.
 type Params struct {
 	fx.In
-	Lifecycle fx.Lifecycle
-	Config    config.Config
-	Log       *slog.Logger
-	Store     ports.Store
-	Observer  BatchObserver `optional:"true"`
-	// Processor, when there is one, is made before the logger so that its
-	// stop hook runs after the logger's: the logger drains its last events
-	// into the stream while the processor still consumes.
-	Processor *processor.Processor `optional:"true"`
+	Shutdown *shutdown.Sequence
+	Config   config.Config
+	Log      *slog.Logger
+	Store    ports.Store
+	Observer BatchObserver `optional:"true"`
 }
 
 // Module provides *logger.Logger writing to the graph's ports.Store (through
 // TimedStore when a BatchObserver is in the graph). With JetStream storage
 // and cfg.Logger.Spill, events the store cannot take go to a filestore spill
 // in DataDir/spill and are replayed when NATS is back; memory and file
-// storage are local and need none. On stop the logger is closed within the
-// stop deadline (what it cannot store by then is spilled or counted as
+// storage are local and need none. At step shutdown.Logger (after intake
+// stops, while the processor still consumes) the logger is closed within
+// the stop deadline (what it cannot store by then is spilled or counted as
 // dropped), then the spill is closed.
 var Module = fx.Module("eventlog",
 	fx.Provide(New),
@@ -95,13 +92,16 @@ func New(p Params) (*logger.Logger, error) {
 		store = &TimedStore{Store: p.Store, Observer: p.Observer}
 	}
 	opts := Options(p.Config.Logger, p.Log)
+	if lk, ok := p.Store.(logger.Lookup); ok {
+		opts = append(opts, logger.WithLookup(lk)) // TimedStore hides it
+	}
 	var spill *filestore.Store
 	if p.Config.Logger.Spill && p.Config.Storage == config.StorageJetStream {
 		dir := SpillDir(p.Config)
 		s, err := filestore.Open(dir,
 			filestore.WithEnvironment(p.Config.Environment),
 			filestore.WithService(p.Config.Service),
-			filestore.WithLogger(p.Log))
+			filestore.WithSlog(p.Log))
 		if err != nil {
 			return nil, fmt.Errorf("open the logger spill in %s (--data-dir, or --spill=false): %w", dir, err)
 		}
@@ -112,11 +112,12 @@ func New(p Params) (*logger.Logger, error) {
 		opts = append(opts, logger.WithSpill(s))
 	}
 	l := logger.New(store, opts...)
-	p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) error {
+	p.Shutdown.Add(shutdown.Logger, func(ctx context.Context) error {
 		err := l.Close(ctx)
 		var ce *logger.CloseError
 		if errors.As(err, &ce) {
-			p.Log.Warn("logger closed with events not stored", "spilled", ce.Spilled, "dropped", ce.Dropped)
+			p.Log.Warn("logger closed with events not stored", "spilled", ce.Spilled, "dropped", ce.Dropped,
+				"outcome_unknown", ce.OutcomeUnknown)
 		}
 		if spill != nil {
 			err = errors.Join(err, spill.Close())
@@ -125,6 +126,6 @@ func New(p Params) (*logger.Logger, error) {
 			return fmt.Errorf("drain the event logger: %w", err)
 		}
 		return nil
-	}))
+	})
 	return l, nil
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/domain/rollup"
 	"github.com/naq-go/events/ports"
 )
 
@@ -31,6 +33,8 @@ type API struct {
 	log       *logger.Logger
 	nc        *nats.Conn
 	metrics   http.Handler
+	ui        http.Handler
+	rollups   rollup.Reader // stats.go
 	heartbeat time.Duration
 	slog      *slog.Logger
 	mux       *http.ServeMux
@@ -41,9 +45,9 @@ var _ http.Handler = (*API)(nil)
 // Option configures New.
 type Option func(*API)
 
-// WithLogger sets the event logger POST /api/v1/events writes through.
+// WithEventLogger sets the event logger POST /api/v1/events writes through.
 // Default none: POST answers 503.
-func WithLogger(l *logger.Logger) Option { return func(a *API) { a.log = l } }
+func WithEventLogger(l *logger.Logger) Option { return func(a *API) { a.log = l } }
 
 // WithNATS sets the connection whose state /healthz reports. Default none
 // (not reported; memory and file storage need no NATS).
@@ -51,6 +55,10 @@ func WithNATS(nc *nats.Conn) Option { return func(a *API) { a.nc = nc } }
 
 // WithMetrics sets the handler of GET /metrics. Default none: 404.
 func WithMetrics(h http.Handler) Option { return func(a *API) { a.metrics = h } }
+
+// WithUI sets the handler of every path no API route matches: the web
+// dashboard, mounted at /. Default none: such paths answer a JSON 404.
+func WithUI(h http.Handler) Option { return func(a *API) { a.ui = h } }
 
 // WithHeartbeat sets how often the stream sends a comment to keep idle
 // connections open. Default 15 s; d ≤ 0 keeps the default.
@@ -83,6 +91,7 @@ func New(store ports.Store, opts ...Option) *API {
 	mux.HandleFunc("GET /api/v1/types/{type}/events", a.typeEvents)
 	mux.HandleFunc("GET /api/v1/events", a.list)
 	mux.HandleFunc("GET /api/v1/events/count", a.count)
+	mux.HandleFunc("GET /api/v1/stats", a.stats)
 	mux.HandleFunc("DELETE /api/v1/jobs/{job}", a.deleteJob)
 	mux.HandleFunc("POST /api/v1/events", a.post)
 	mux.HandleFunc("GET /api/v1/stream", a.stream)
@@ -95,6 +104,10 @@ func New(store ports.Store, opts ...Option) *API {
 		a.metrics.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if a.ui != nil && !strings.HasPrefix(r.URL.Path, "/api/") {
+			a.ui.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route %s %s; see the routes of /api/v1 in the README", r.Method, r.URL.Path))
 	})
 	a.mux = mux

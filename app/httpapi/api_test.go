@@ -188,7 +188,7 @@ func newLogger(t *testing.T, store logger.Store) *logger.Logger {
 func TestPost(t *testing.T) {
 	store := memstore.New()
 	t.Cleanup(func() { _ = store.Close() })
-	f := newFixture(t, store, WithLogger(newLogger(t, store)))
+	f := newFixture(t, store, WithEventLogger(newLogger(t, store)))
 
 	doc := func(ev event.JobEvent) string {
 		b, err := ev.AppendJSON(nil)
@@ -266,7 +266,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	m := metrics.New()
 	l := newLogger(t, store)
 	m.Logger(l)
-	f := newFixture(t, store, WithLogger(l), WithMetrics(m.Handler()))
+	f := newFixture(t, store, WithEventLogger(l), WithMetrics(m.Handler()))
 	require.NoError(t, l.Log(event.Enqueued("m-1", "q", 1)))
 	require.NoError(t, l.Flush(context.Background()))
 
@@ -294,7 +294,7 @@ func TestStreamMemory(t *testing.T) {
 			ev, err := event.Decode([]byte(got.Data))
 			require.NoError(t, err)
 			assert.Equal(t, want.ID, ev.ID)
-			_, err = strconv.ParseUint(got.ID, 10, 64)
+			_, err = strconv.ParseUint(seqOf(got.ID), 10, 64)
 			assert.NoError(t, err, "id is the store sequence")
 		}
 		s.nextComment(t, "heartbeat")
@@ -310,7 +310,7 @@ func TestStreamMemory(t *testing.T) {
 	t.Run("last event id as parameter", func(t *testing.T) {
 		s := openStream(t, ctx, f.srv.URL+"/api/v1/stream?last_event_id=5", "")
 		got := s.next(t)
-		assert.Equal(t, "6", got.ID)
+		assert.Equal(t, "6", seqOf(got.ID))
 		assert.Contains(t, got.Data, evs[5].ID)
 	})
 }

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/ports"
 )
 
 // pageBody is the answer of the job and type queries.
@@ -21,6 +23,14 @@ type pageBody struct {
 	Count  int               `json:"count"`
 	Limit  int               `json:"limit"`
 	Offset int               `json:"offset"`
+	After  uint64            `json:"after,omitempty"`
+	Before uint64            `json:"before,omitempty"`
+	// NextAfter is the cursor of the next page (the last event's sequence:
+	// ask again with after=NextAfter), set when the page is full.
+	NextAfter uint64 `json:"next_after,omitempty"`
+	// Environment and Service say where a job's events were found.
+	Environment string `json:"environment,omitempty"`
+	Service     string `json:"service,omitempty"`
 }
 
 // recordBody is one event of GET /api/v1/events with where it is stored.
@@ -32,40 +42,112 @@ type recordBody struct {
 }
 
 type listBody struct {
-	Records []recordBody `json:"records"`
-	Count   int          `json:"count"`
-	Limit   int          `json:"limit"`
-	Offset  int          `json:"offset"`
+	Records   []recordBody `json:"records"`
+	Count     int          `json:"count"`
+	Limit     int          `json:"limit"`
+	Offset    int          `json:"offset"`
+	After     uint64       `json:"after,omitempty"`
+	Before    uint64       `json:"before,omitempty"`
+	NextAfter uint64       `json:"next_after,omitempty"`
+}
+
+// ambiguousBody is the 409 of a job id found under several environments or
+// services when the request names neither.
+type ambiguousBody struct {
+	Error      string          `json:"error"`
+	Candidates []candidateBody `json:"candidates"`
+}
+
+type candidateBody struct {
+	Environment string `json:"environment"`
+	Service     string `json:"service"`
+	Events      int    `json:"events"`
 }
 
 func bad(w http.ResponseWriter, err error) { writeError(w, http.StatusBadRequest, err.Error()) }
 
-// pageOf reads the query of a request that takes only page parameters.
-func pageOf(r *http.Request) (event.Page, error) {
-	q := r.URL.Query()
-	if err := checkParams(q, pageParams); err != nil {
-		return event.Page{}, err
+// nextAfter is the cursor after recs when the page is full.
+func nextAfter(recs []event.Record, page event.Page) uint64 {
+	if page.Limit > 0 && len(recs) == page.Limit {
+		return recs[len(recs)-1].Seq
 	}
-	return parsePage(q)
+	return 0
 }
 
+// readError answers a failed read: an offset beyond event.MaxOffset is a
+// 400 naming the cursor to use, a query over the store's scan bound a 422
+// saying what to add; the rest as storeError says.
+func (a *API) readError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if oe, ok := errors.AsType[*event.OffsetError](err); ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf(
+			"parameter offset=%d is beyond the bound of offset paging (%d): page by sequence with after=%d (and offset=%d), then with each answer's next_after",
+			oe.Offset, event.MaxOffset, oe.After, oe.Offset-event.MaxOffset))
+		return
+	}
+	if se, ok := errors.AsType[*ports.ScanError](err); ok {
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("%s: %s", what, se.Describe()))
+		return
+	}
+	a.storeError(w, r, what, err)
+}
+
+// jobEvents answers GET /api/v1/jobs/{job}/events. With environment and
+// service it reads there; otherwise it finds the job under every
+// environment and service (the store's index, no events read) narrowed by
+// whichever of the two is given: one place is read and named in the
+// answer, several are a 409 listing them.
 func (a *API) jobEvents(w http.ResponseWriter, r *http.Request) {
 	job := r.PathValue("job")
 	if err := event.CheckToken("job", job); err != nil {
 		bad(w, badf("job %q in the path: %v", job, err))
 		return
 	}
-	page, err := pageOf(r)
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams, placeParams); err != nil {
+		bad(w, err)
+		return
+	}
+	page, err := parsePage(q)
 	if err != nil {
 		bad(w, err)
 		return
 	}
-	evs, err := a.store.Job(r.Context(), job, page)
+	f, err := parsePlace(q)
 	if err != nil {
-		a.storeError(w, r, "read job "+job, err)
+		bad(w, err)
 		return
 	}
-	a.writePage(w, r, evs, page)
+	f.JobID = job
+	if f.Environment == "" || f.Service == "" {
+		locs, err := ports.FindJob(r.Context(), a.store, job)
+		if err != nil {
+			a.readError(w, r, "find job "+job, err)
+			return
+		}
+		locs = slices.DeleteFunc(locs, func(l ports.JobLocation) bool {
+			return (f.Environment != "" && l.Environment != f.Environment) || (f.Service != "" && l.Service != f.Service)
+		})
+		switch len(locs) {
+		case 0:
+			writeJSON(w, http.StatusOK, pageBody{Events: []json.RawMessage{}, Limit: page.Limit, Offset: page.Offset, After: page.After, Before: page.Before})
+			return
+		case 1:
+			f.Environment, f.Service = locs[0].Environment, locs[0].Service
+		default:
+			body := ambiguousBody{Error: fmt.Sprintf("job %s has events under %d environments/services; name one with environment= and service=", job, len(locs))}
+			for _, l := range locs {
+				body.Candidates = append(body.Candidates, candidateBody(l))
+			}
+			writeJSON(w, http.StatusConflict, body)
+			return
+		}
+	}
+	recs, err := a.store.List(r.Context(), f, page)
+	if err != nil {
+		a.readError(w, r, "read job "+job, err)
+		return
+	}
+	a.writeRecords(w, r, recs, page, f.Environment, f.Service)
 }
 
 func (a *API) typeEvents(w http.ResponseWriter, r *http.Request) {
@@ -79,21 +161,53 @@ func (a *API) typeEvents(w http.ResponseWriter, r *http.Request) {
 		bad(w, err)
 		return
 	}
-	evs, err := a.store.ByType(r.Context(), t, page)
-	if err != nil {
-		a.storeError(w, r, "read events of type "+string(t), err)
+	named, ok := a.store.(ports.Named)
+	if !ok {
+		// A store without names: no sequences, so no cursor.
+		evs, err := a.store.ByType(r.Context(), t, page)
+		if err != nil {
+			a.readError(w, r, "read events of type "+string(t), err)
+			return
+		}
+		ds, err := docs(evs)
+		if err != nil {
+			a.storeError(w, r, "encode", err)
+			return
+		}
+		writeJSON(w, http.StatusOK, pageBody{Events: ds, Count: len(ds), Limit: page.Limit, Offset: page.Offset, After: page.After, Before: page.Before})
 		return
 	}
-	a.writePage(w, r, evs, page)
+	env, svc := named.Names()
+	recs, err := a.store.List(r.Context(), event.Filter{Environment: env, Service: svc, Types: []event.JobEventType{t}}, page)
+	if err != nil {
+		a.readError(w, r, "read events of type "+string(t), err)
+		return
+	}
+	a.writeRecords(w, r, recs, page, "", "")
 }
 
-func (a *API) writePage(w http.ResponseWriter, r *http.Request, evs []event.JobEvent, page event.Page) {
-	ds, err := docs(evs)
-	if err != nil {
-		a.storeError(w, r, "encode", err)
-		return
+// pageOf reads the query of a request that takes only page parameters.
+func pageOf(r *http.Request) (event.Page, error) {
+	q := r.URL.Query()
+	if err := checkParams(q, pageParams); err != nil {
+		return event.Page{}, err
 	}
-	writeJSON(w, http.StatusOK, pageBody{Events: ds, Count: len(ds), Limit: page.Limit, Offset: page.Offset})
+	return parsePage(q)
+}
+
+// writeRecords answers a job or type query with the events of recs.
+func (a *API) writeRecords(w http.ResponseWriter, r *http.Request, recs []event.Record, page event.Page, env, svc string) {
+	body := pageBody{Events: make([]json.RawMessage, 0, len(recs)), Count: len(recs), Limit: page.Limit, Offset: page.Offset,
+		After: page.After, Before: page.Before, NextAfter: nextAfter(recs, page), Environment: env, Service: svc}
+	for i := range recs {
+		b, err := recs[i].Event.AppendJSON(nil)
+		if err != nil {
+			a.storeError(w, r, "encode", fmt.Errorf("encode event %s: %w", recs[i].Event.ID, err))
+			return
+		}
+		body.Events = append(body.Events, b)
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -114,10 +228,11 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := a.store.List(r.Context(), f, page)
 	if err != nil {
-		a.storeError(w, r, "list events", err)
+		a.readError(w, r, "list events", err)
 		return
 	}
-	body := listBody{Records: make([]recordBody, 0, len(recs)), Count: len(recs), Limit: page.Limit, Offset: page.Offset}
+	body := listBody{Records: make([]recordBody, 0, len(recs)), Count: len(recs), Limit: page.Limit, Offset: page.Offset,
+		After: page.After, Before: page.Before, NextAfter: nextAfter(recs, page)}
 	for i := range recs {
 		b, err := recs[i].Event.AppendJSON(nil)
 		if err != nil {
@@ -140,12 +255,23 @@ func (a *API) count(w http.ResponseWriter, r *http.Request) {
 		bad(w, err)
 		return
 	}
-	n, err := a.store.Count(r.Context(), f)
+	n, err := a.countEvents(r.Context(), f)
 	if err != nil {
-		a.storeError(w, r, "count events", err)
+		a.readError(w, r, "count events", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"count": n})
+}
+
+// countEvents answers a count. This is the seam for counts from rollups:
+// a filter the rollups cover is answered there (O(buckets)); the rest by
+// the store, which answers what its index selects and refuses a scan over
+// its bound with a *ports.ScanError (a 422 naming what to add).
+func (a *API) countEvents(ctx context.Context, f event.Filter) (int, error) {
+	if n, ok := a.countFromRollups(ctx, f); ok { // stats.go
+		return int(n), nil
+	}
+	return a.store.Count(ctx, f)
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/app/metrics"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/logger"
 	"github.com/naq-go/events/ports"
 )
@@ -16,6 +17,7 @@ import (
 type Params struct {
 	fx.In
 	Lifecycle fx.Lifecycle
+	Shutdown  *shutdown.Sequence
 	Config    config.Config
 	Log       *slog.Logger
 	Store     ports.Store
@@ -26,8 +28,9 @@ type Params struct {
 }
 
 // Module provides the *API and, unless cfg.HTTP.Addr is empty, a *Server on
-// it that is started with the app and stopped first: intake stops before the
-// logger drains. Extra options can be given with the value group "httpapi".
+// it that is started with the app and stopped at step shutdown.HTTP: intake
+// stops before the logger drains. Extra options can be given with the value
+// group "httpapi".
 var Module = fx.Module("httpapi",
 	fx.Provide(NewFromGraph),
 	fx.Invoke(func(*Server) {}),
@@ -38,7 +41,7 @@ var Module = fx.Module("httpapi",
 func NewFromGraph(p Params) (*API, *Server) {
 	opts := []Option{WithSlog(p.Log)}
 	if p.Logger != nil {
-		opts = append(opts, WithLogger(p.Logger))
+		opts = append(opts, WithEventLogger(p.Logger))
 	}
 	if p.Conn != nil {
 		opts = append(opts, WithNATS(p.Conn))
@@ -50,7 +53,8 @@ func NewFromGraph(p Params) (*API, *Server) {
 	if p.Config.HTTP.Addr == "" {
 		return api, nil
 	}
-	srv := NewServer(p.Config.HTTP.Addr, api, p.Log)
-	p.Lifecycle.Append(fx.Hook{OnStart: srv.Start, OnStop: srv.Stop})
+	srv := NewServer(p.Config.HTTP.Addr, api, p.Log, WithSecurity(p.Config.HTTP.HTTPSecurity))
+	p.Lifecycle.Append(fx.StartHook(srv.Start))
+	p.Shutdown.Add(shutdown.HTTP, srv.Stop)
 	return api, srv
 }

@@ -19,7 +19,8 @@ func (e *paramError) Error() string { return e.msg }
 func badf(format string, args ...any) error { return &paramError{msg: fmt.Sprintf(format, args...)} }
 
 var (
-	pageParams   = []string{"limit", "offset"}
+	pageParams   = []string{"limit", "offset", "after", "before"}
+	placeParams  = []string{"environment", "service"}
 	filterParams = []string{"environment", "service", "job", "type", "queue", "worker", "since", "until"}
 	streamParams = []string{"history", "last_event_id"}
 )
@@ -57,7 +58,9 @@ func one(q url.Values, name string) (string, error) {
 	}
 }
 
-// parsePage reads ?limit (default DefaultLimit, 1..MaxLimit) and ?offset (≥ 0).
+// parsePage reads ?limit (default DefaultLimit, 1..MaxLimit), ?offset (≥ 0;
+// the store bounds what it skips, see event.MaxOffset) and the cursor
+// bounds ?after and ?before (store sequences, exclusive).
 func parsePage(q url.Values) (event.Page, error) {
 	p := event.Page{Limit: DefaultLimit}
 	if v, err := one(q, "limit"); err != nil {
@@ -78,7 +81,45 @@ func parsePage(q url.Values) (event.Page, error) {
 		}
 		p.Offset = n
 	}
+	for _, c := range []struct {
+		name string
+		dst  *uint64
+	}{{"after", &p.After}, {"before", &p.Before}} {
+		v, err := one(q, c.name)
+		if err != nil {
+			return p, err
+		}
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return p, badf("parameter %s=%q: want a stream sequence (an integer ≥ 0), such as the next_after of the previous page", c.name, v)
+		}
+		*c.dst = n
+	}
 	return p, nil
+}
+
+// parsePlace reads the optional ?environment and ?service of a job query.
+func parsePlace(q url.Values) (event.Filter, error) {
+	var f event.Filter
+	for _, c := range []struct {
+		name string
+		dst  *string
+	}{{"environment", &f.Environment}, {"service", &f.Service}} {
+		v, err := one(q, c.name)
+		if err != nil {
+			return f, err
+		}
+		if v != "" {
+			if err := event.CheckToken(c.name, v); err != nil {
+				return f, badf("parameter %s=%q: %v", c.name, v, err)
+			}
+		}
+		*c.dst = v
+	}
+	return f, nil
 }
 
 // parseFilter reads the filter parameters.

@@ -41,6 +41,7 @@ var (
 	logDropped       = desc("logger", "dropped_total", "Accepted events discarded, by reason.", "reason")
 	logSpilled       = desc("logger", "spilled_total", "Events written to the disk spill.")
 	logReplayed      = desc("logger", "replayed_total", "Events moved from the spill to the store.")
+	logUnknown       = desc("logger", "outcome_unknown_total", "Events given up on after a publish that was never acknowledged: they may or may not be stored.")
 	logBatches       = desc("logger", "batches_total", "StoreBatch calls, replays included.")
 	logFailedBatches = desc("logger", "failed_batches_total", "StoreBatch calls that did not store every event.")
 	logDepth         = desc("logger", "buffer_depth", "Events in memory not yet stored.")
@@ -53,7 +54,7 @@ type loggerCollector struct{ l *logger.Logger }
 
 func (c *loggerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{logLogged, logRefused, logStored, logRetried, logDropped, logSpilled,
-		logReplayed, logBatches, logFailedBatches, logDepth, logInFlight, logSpillPending, logBreaker} {
+		logReplayed, logUnknown, logBatches, logFailedBatches, logDepth, logInFlight, logSpillPending, logBreaker} {
 		ch <- d
 	}
 }
@@ -78,6 +79,7 @@ func (c *loggerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- counter(logSpilled, s.Spilled)
 	ch <- counter(logReplayed, s.Replayed)
+	ch <- counter(logUnknown, s.OutcomeUnknown)
 	ch <- counter(logBatches, s.Batches)
 	ch <- counter(logFailedBatches, s.FailedBatches)
 	ch <- gauge(logDepth, float64(s.BufferDepth))
@@ -111,6 +113,14 @@ var (
 	procDelayMax = desc("processor", "delay_max_seconds", "Longest time from an event's timestamp to its first handler call.")
 )
 
+// The consumer's own counters, when the processor's Source reports them
+// (ConsumerCounters: jsconsume.Source does).
+var (
+	procConsRestarts    = desc("processor", "consumer_restarts_total", "Times consumption was re-established after the consumer was lost or the subscription ended.")
+	procConsRecreations = desc("processor", "consumer_recreations_total", "Times the durable consumer was created again after it was lost, resuming after the last ack floor seen.")
+	procConsAckFloor    = desc("processor", "consumer_ack_floor", "Stream sequence of the consumer's ack floor as last read: a re-created consumer resumes after it.")
+)
+
 // lagTimeout bounds the consumer info request of one scrape.
 const lagTimeout = 2 * time.Second
 
@@ -131,6 +141,19 @@ func (c *processorCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- procAckPending
 		ch <- procLagErrors
 	}
+	if _, ok := c.p.Source().(ConsumerCounters); ok {
+		ch <- procConsRestarts
+		ch <- procConsRecreations
+		ch <- procConsAckFloor
+	}
+}
+
+// ConsumerCounters is what a processor's Source may report of its consumer
+// (jsconsume.Source does); the processor's metrics then include them.
+type ConsumerCounters interface {
+	Restarts() uint64
+	Recreations() uint64
+	AckFloor() uint64
 }
 
 // summary is a processor.Latency as a Prometheus summary: its count, the
@@ -157,6 +180,11 @@ func (c *processorCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(procAbandoned, s.Abandoned)
 	ch <- counter(procSettleErrors, s.SettleErrors)
 	ch <- gauge(procInFlight, float64(s.InFlight))
+	if cc, ok := c.p.Source().(ConsumerCounters); ok {
+		ch <- counter(procConsRestarts, cc.Restarts())
+		ch <- counter(procConsRecreations, cc.Recreations())
+		ch <- gauge(procConsAckFloor, float64(cc.AckFloor()))
+	}
 	ch <- summary(procHandleTime, s.HandleTime)
 	ch <- gauge(procHandleMax, s.HandleTime.Max.Seconds())
 	ch <- summary(procDelay, s.Delay)

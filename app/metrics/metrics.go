@@ -1,7 +1,8 @@
 // Package metrics exposes the service's counters to Prometheus: the event
 // logger's (logged, stored, retried, dropped by reason, spilled, replayed,
 // buffer depth, batches, flush latency), the processor's (counters, handler
-// latency and end-to-end delay as summaries, consumer lag), the NATS
+// latency and end-to-end delay as summaries, consumer lag, and the
+// consumer's restarts, re-creations and ack floor), the NATS
 // connection's state and the events stored and processed per type.
 //
 // Counters the domain keeps (logger.Stats, processor.Stats, nats.Statistics)

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"strconv"
 	"testing"
@@ -12,11 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/naq-go/events/adapters/jsstore"
-	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
-	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/app/processing"
-	"github.com/naq-go/events/domain/event"
 )
 
 // value returns the value of the series named exactly series (name and
@@ -36,29 +31,15 @@ func value(t *testing.T, out, series string) float64 {
 // scrape time, so that it shows the backlog while the processor is stopped
 // rather than the pending count of its last delivery.
 func TestProcessorMetrics(t *testing.T) {
-	_, nc := natsembedtest.Connect(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	cfg := config.Default()
-	store, err := jsstore.New(ctx, nc, jsstore.WithStream(cfg.Stream.Name))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-
-	counts := new(processing.TypeCounts)
-	p, err := processing.New(ctx, nc, cfg, counts, slog.Default())
-	require.NoError(t, err)
+	sp := newStreamProcessor(ctx, t)
+	nc, cfg, p, storeN := sp.nc, sp.cfg, sp.p, sp.storeN
 	lag, err := processing.NewConsumerLag(nc, cfg.Stream.Name, processing.Durable)
 	require.NoError(t, err)
 	m := New()
 	m.Processor(p, lag, nil)
 
-	storeN := func(from, n int) {
-		evs := make([]event.JobEvent, n)
-		for i := range evs {
-			evs[i] = event.Enqueued(fmt.Sprintf("job-%d", from+i), "q", 1)
-		}
-		require.NoError(t, store.StoreBatch(ctx, evs))
-	}
 	storeN(0, 10)
 	require.NoError(t, p.Start(ctx))
 	deadline := time.Now().Add(20 * time.Second)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/naq-go/events/adapters/natsembed"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 )
 
 // ClientName is the NATS connection name of `naq-events serve`.
@@ -19,17 +20,17 @@ const ClientName = "naq-events serve"
 // Params are the dependencies of the module's connection.
 type Params struct {
 	fx.In
-	Lifecycle fx.Lifecycle
-	Config    config.Config
-	Log       *slog.Logger
+	Shutdown *shutdown.Sequence
+	Config   config.Config
+	Log      *slog.Logger
 	// Embedded is the in-process server when cfg.Embedded(); the connection
 	// goes to it (its real port, which may have been picked at random).
 	Embedded *natsembed.Server `optional:"true"`
 }
 
 // Module provides the *nats.Conn of the service, connected at construction
-// within cfg.NATS.ConnectTimeout, and drains it on stop (after everything
-// that uses it has stopped, since they depend on it).
+// within cfg.NATS.ConnectTimeout, and drains it at step shutdown.NATS, after
+// everything that uses it has stopped.
 var Module = fx.Module("natsconn",
 	fx.Provide(New),
 )
@@ -46,9 +47,9 @@ func New(p Params) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Lifecycle.Append(fx.StopHook(func(ctx context.Context) error {
+	p.Shutdown.Add(shutdown.NATS, func(ctx context.Context) error {
 		return Drain(ctx, nc)
-	}))
+	})
 	return nc, nil
 }
 

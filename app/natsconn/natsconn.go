@@ -81,7 +81,16 @@ func options(cfg config.NATS, log *slog.Logger) ([]nats.Option, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger().Info("NATS reconnected", "url", redact(nc.ConnectedUrl()))
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if isPermission(err) {
+				v, _ := registry.LoadOrStore(nc, &denials{})
+				dn, worth := v.(*denials).record(err, time.Now())
+				if worth {
+					logger().Warn("NATS refused an operation: permissions violation (repeats of this subject are not logged for a minute)",
+						"op", dn.op, "subject", dn.subject)
+				}
+				return
+			}
 			if sub != nil {
 				logger().Error("NATS error", "subject", sub.Subject, "err", err)
 				return
@@ -89,7 +98,10 @@ func options(cfg config.NATS, log *slog.Logger) ([]nats.Option, error) {
 			logger().Error("NATS error", "err", err)
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			if err := nc.LastError(); err != nil {
+			registry.Delete(nc)
+			// A permission violation is not why it closed: it was logged
+			// when it happened (and Explain reports it).
+			if err := nc.LastError(); err != nil && !isPermission(err) {
 				logger().Warn("NATS connection closed", "err", err)
 			}
 		}),
@@ -182,18 +194,54 @@ func connect(ctx context.Context, cfg config.NATS, name string, log *slog.Logger
 	if err != nil {
 		return nil, explain(cfg, u, err)
 	}
+	// Registered for PublishDenied; the closed handler removes it (and so
+	// does this, should it have closed already).
+	registry.LoadOrStore(nc, &denials{})
+	if nc.IsClosed() {
+		registry.Delete(nc)
+	}
 	return nc, nil
 }
 
-// explain turns a nats.Connect error into one line naming the URL and the fix.
+// explain turns a nats.Connect error into one line naming the URL, what
+// is missing or wrong, and the setting that fixes it. It never quotes a
+// secret: only the names of the settings given.
 func explain(cfg config.NATS, u string, err error) error {
 	where := redact(u)
+	msg := strings.ToLower(err.Error())
+	given := givenAuth(cfg)
 	switch {
-	case errors.Is(err, nats.ErrAuthorization), strings.Contains(err.Error(), "authorization"),
-		strings.Contains(err.Error(), "authentication"):
-		return fmt.Errorf("%w: NATS at %s refused the credentials (%w); check --creds/NATS_CREDS, --nkey/NATS_NKEY, --user/--password or --token",
+	case errors.Is(err, nats.ErrAuthorization), errors.Is(err, nats.ErrAuthExpired), errors.Is(err, nats.ErrAuthRevoked),
+		strings.Contains(msg, "authorization"), strings.Contains(msg, "authentication"):
+		if given == "" {
+			return fmt.Errorf("%w: NATS at %s requires credentials and none were given (%w); set --creds/NATS_CREDS (a .creds file), "+
+				"--nkey/NATS_NKEY (a seed file), --user/NATS_USER with --password/NATS_PASSWORD, or --token/NATS_TOKEN",
+				ErrUnreachable, where, err)
+		}
+		return fmt.Errorf("%w: NATS at %s refused the credentials given (%s) (%w); check them, or give the right --creds, --nkey, --user/--password or --token",
+			ErrUnreachable, where, given, err)
+	case strings.Contains(msg, "certificate required"),
+		(strings.Contains(msg, "bad certificate") || strings.Contains(msg, "after tls handshake")) && cfg.Cert == "":
+		// TLS 1.3 reports a missing client certificate after the handshake,
+		// as "certificate required" or as a closed connection.
+		return fmt.Errorf("%w: NATS at %s requires a client certificate (mutual TLS) (%w); give --tlscert/NATS_CERT and --tlskey/NATS_KEY, signed by a CA the server trusts",
 			ErrUnreachable, where, err)
-	case strings.Contains(strings.ToLower(err.Error()), "tls"), strings.Contains(err.Error(), "x509"):
+	case strings.Contains(msg, "unknown authority"), strings.Contains(msg, "not valid for any names"),
+		strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "x509"):
+		ca := "give the CA that signed it with --tlsca/NATS_CA"
+		if cfg.CA != "" {
+			ca = fmt.Sprintf("--tlsca %q does not vouch for it; give the CA that signed it", cfg.CA)
+		}
+		return fmt.Errorf("%w: TLS with NATS at %s: the server's certificate is not trusted (%w); %s",
+			ErrUnreachable, where, err, ca)
+	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate"),
+		strings.Contains(msg, "after tls handshake"):
+		return fmt.Errorf("%w: NATS at %s refused the client certificate --tlscert %q (%w); give one signed by a CA the server trusts",
+			ErrUnreachable, where, cfg.Cert, err)
+	case errors.Is(err, nats.ErrSecureConnWanted), strings.Contains(msg, "secure connection not available"):
+		return fmt.Errorf("%w: NATS at %s does not offer TLS (%w); use a nats:// URL, or enable TLS on the server",
+			ErrUnreachable, where, err)
+	case errors.Is(err, nats.ErrSecureConnRequired), strings.Contains(msg, "tls"):
 		return fmt.Errorf("%w: TLS with NATS at %s failed (%w); check --tlsca/NATS_CA, --tlscert/NATS_CERT and --tlskey/NATS_KEY",
 			ErrUnreachable, where, err)
 	}
@@ -204,7 +252,36 @@ func explain(cfg config.NATS, u string, err error) error {
 	return fmt.Errorf("%w: cannot reach NATS at %s (%w); %s", ErrUnreachable, where, err, hint)
 }
 
-// redact hides passwords in a URL list (nats://user:secret@host → nats://user:xxxxx@host).
+// givenAuth names the credential settings of cfg, without their values:
+// "--user naq with --password", "--creds /path", ""
+func givenAuth(cfg config.NATS) string {
+	var parts []string
+	if cfg.Creds != "" {
+		parts = append(parts, fmt.Sprintf("--creds %q", cfg.Creds))
+	}
+	if cfg.NKey != "" {
+		parts = append(parts, fmt.Sprintf("--nkey %q", cfg.NKey))
+	}
+	switch {
+	case cfg.User != "" && cfg.Password != "":
+		parts = append(parts, fmt.Sprintf("--user %q with --password", cfg.User))
+	case cfg.User != "":
+		parts = append(parts, fmt.Sprintf("--user %q without --password", cfg.User))
+	case cfg.Password != "":
+		parts = append(parts, "--password without --user")
+	}
+	if cfg.Token != "" {
+		parts = append(parts, "--token")
+	}
+	if u, err := url.Parse(strings.TrimSpace(strings.Split(cfg.URL, ",")[0])); err == nil && u.User != nil {
+		parts = append(parts, "credentials in the URL")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// redact hides secrets in a URL list: passwords (nats://user:secret@host →
+// nats://user:xxxxx@host) and tokens, which nats.go reads from a user
+// without password (nats://secret@host → nats://xxxxx@host).
 func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
@@ -212,9 +289,15 @@ func redact(urls string) string {
 		if u, err := url.Parse(p); err == nil && u.User != nil {
 			if _, has := u.User.Password(); has {
 				p = u.Redacted()
+			} else {
+				u.User = url.User("xxxxx")
+				p = u.String()
 			}
 		}
 		parts[i] = p
 	}
 	return strings.Join(parts, ",")
 }
+
+// Redact hides the passwords and tokens of a NATS URL list, for output.
+func Redact(urls string) string { return redact(urls) }

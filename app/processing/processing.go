@@ -16,9 +16,9 @@ import (
 
 	"github.com/naq-go/events/adapters/jsconsume"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/processor"
-	"github.com/naq-go/events/ports"
 )
 
 // Durable is the consumer name of `naq-events serve`. Instances of the
@@ -111,35 +111,41 @@ func (c *ConsumerLag) Lag(ctx context.Context) (pending, ackPending uint64, err 
 
 // Module provides *TypeCounts, the *ConsumerLag of the durable consumer,
 // and a *processor.Processor that is started with the app and stopped
-// (within the stop deadline) after the logger and before the store. It
-// needs JetStream storage: include it only then.
+// (within the stop deadline) at step shutdown.Processor: after the logger
+// has drained, before the store closes. It needs JetStream storage: include
+// it only then.
 var Module = fx.Module("processing",
 	fx.Provide(
 		func() *TypeCounts { return new(TypeCounts) },
 		func(nc *nats.Conn, cfg config.Config) (*ConsumerLag, error) {
 			return NewConsumerLag(nc, cfg.Stream.Name, Durable)
 		},
-		// The store is a dependency only for the order of stop hooks: made
-		// after the store, the processor stops before it closes.
-		func(lc fx.Lifecycle, nc *nats.Conn, _ ports.Store, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {
+		func(lc fx.Lifecycle, seq *shutdown.Sequence, nc *nats.Conn, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.NATS.ConnectTimeout)
 			defer cancel()
 			p, err := New(ctx, nc, cfg, counts, log)
 			if err != nil {
 				return nil, err
 			}
-			lc.Append(fx.Hook{OnStart: p.Start, OnStop: processorStop(p)})
+			lc.Append(fx.StartHook(p.Start))
+			seq.Add(shutdown.Processor, processorStop(p))
 			return p, nil
 		},
 	),
+	// The processor runs whether or not anything else asks for it.
+	fx.Invoke(func(*processor.Processor) {}),
 )
 
 // processorStop stops p within ctx and then waits, as far as ctx allows, for
 // what Stop left running (a handler ignoring its ctx), so that it ends
-// before the store closes.
+// before the store closes. A processor that never started (fx undoing a
+// failed start) has nothing to stop.
 func processorStop(p *processor.Processor) func(context.Context) error {
 	return func(ctx context.Context) error {
 		err := p.Stop(ctx)
+		if errors.Is(err, processor.ErrNotStarted) {
+			return nil
+		}
 		select {
 		case <-p.Done():
 			return err

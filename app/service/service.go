@@ -1,25 +1,18 @@
 // Package service assembles the fx graph of `naq-events serve` from the
-// modules of app/: config, logging, embedded NATS, natsconn, storage,
-// processing, eventlog (the logger), metrics and httpapi.
+// modules of app/: config, logging, shutdown, embedded NATS, natsconn,
+// storage, processing, eventlog (the logger), metrics and httpapi.
 //
-// Stop hooks run in reverse start order, and each module's hook is
-// registered when its value is made, after its dependencies'. The
-// dependencies are chosen so that the service stops in this order, each step
-// within the fx stop deadline:
-//
-//  1. HTTP intake (httpapi depends on the logger): streams end, requests finish;
-//  2. the logger drains into the store (eventlog depends on the processor,
-//     so the processor still consumes its last events);
-//  3. the processor stops (it depends on the store);
-//  4. the store closes (it depends on the NATS connection);
-//  5. the NATS connection drains (it depends on the embedded server);
-//  6. the embedded server shuts down.
+// The stop order is not implied by the graph: it is written down once, in
+// shutdown.Order (HTTP → logger → processor → store → NATS → embedded
+// server), and run by the one stop hook of shutdown.Module, to which each
+// module hands its stop function. See package shutdown.
 package service
 
 import (
 	"go.uber.org/fx"
 
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/dashboard"
 	"github.com/naq-go/events/app/embedded"
 	"github.com/naq-go/events/app/eventlog"
 	"github.com/naq-go/events/app/httpapi"
@@ -27,6 +20,8 @@ import (
 	"github.com/naq-go/events/app/metrics"
 	"github.com/naq-go/events/app/natsconn"
 	"github.com/naq-go/events/app/processing"
+	"github.com/naq-go/events/app/rollups"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/app/storage"
 )
 
@@ -38,10 +33,13 @@ func Options(cfg config.Config) fx.Option {
 	opts := []fx.Option{
 		config.Module(cfg),
 		logging.Module,
+		shutdown.Module,
 		storage.Module(cfg.Storage),
 		eventlog.Module,
 		metrics.Module,
 		httpapi.Module,
+		rollups.Module,
+		dashboard.Module,
 	}
 	if UsesNATS(cfg) {
 		if cfg.Embedded() {

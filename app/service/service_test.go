@@ -3,9 +3,11 @@ package service_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +24,10 @@ import (
 	"github.com/naq-go/events/app/httpapi"
 	"github.com/naq-go/events/app/logging"
 	"github.com/naq-go/events/app/service"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/domain/processor"
 	"github.com/naq-go/events/ports"
 )
 
@@ -166,7 +170,7 @@ func (l recordingLifecycle) Append(h fx.Hook) {
 // component names the module a hook function comes from.
 func component(fn any) string {
 	name := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()).Name()
-	for _, c := range []string{"httpapi", "eventlog", "processing", "storage", "natsconn", "embedded", "demo"} {
+	for _, c := range []string{"httpapi", "eventlog", "processing", "storage", "natsconn", "embedded", "demo", "shutdown"} {
 		if strings.Contains(name, "/"+c+".") {
 			return c
 		}
@@ -174,15 +178,103 @@ func component(fn any) string {
 	return name
 }
 
+// TestShutdownOrder stops the real graph (embedded NATS, JetStream store,
+// logger, processor, HTTP) and checks, as each step of the one stop
+// sequence begins, that the steps before it are done and the ones after it
+// are not: HTTP → logger → processor → store → NATS → embedded server. fx
+// itself runs one stop hook, the sequence's.
 func TestShutdownOrder(t *testing.T) {
 	cfg := testConfig(t, config.StorageJetStream)
-	rec := &stopRecorder{}
+	fxHooks := &stopRecorder{}
+	var (
+		g   graph
+		seq *shutdown.Sequence
+		srv *natsembed.Server
+		nc  *nats.Conn
+		p   *processor.Processor
+	)
 	app := fxtest.New(t,
 		service.Options(cfg),
 		fx.Supply(&logging.Output{Writer: io.Discard}),
-		fx.Decorate(func(lc fx.Lifecycle) fx.Lifecycle { return recordingLifecycle{lc, rec} }),
+		fx.Decorate(func(lc fx.Lifecycle) fx.Lifecycle { return recordingLifecycle{lc, fxHooks} }),
+		fx.Populate(&g.HTTP, &g.Store, &g.Logger, &seq, &srv, &nc, &p),
 	)
-	app.RequireStart().RequireStop()
-	assert.Equal(t, []string{"httpapi", "eventlog", "processing", "storage", "natsconn", "embedded"}, rec.order,
-		"stop order: %v", rec.order)
+	app.RequireStart()
+	postAndQuery(t, g)
+	addr := g.HTTP.Addr()
+	ctx := context.Background() // the checks run after the test's ctx may matter
+	stopped := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	httpUp := func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			assert.NoError(t, c.Close())
+		}
+		return err == nil
+	}
+
+	var order []string
+	seq.Observe(func(step shutdown.Step) {
+		order = append(order, string(step))
+		switch step {
+		case shutdown.HTTP:
+			assert.True(t, httpUp(), "HTTP still serves when its step begins")
+		case shutdown.Logger:
+			assert.False(t, httpUp(), "HTTP intake stopped before the logger drains")
+			assert.NoError(t, g.Logger.Log(event.Enqueued("fx-during-stop", "q", 1)), "the logger is still open")
+			assert.False(t, stopped(p.Done()), "the processor still consumes while the logger drains")
+		case shutdown.Processor:
+			assert.ErrorIs(t, g.Logger.Log(event.Enqueued("fx-late", "q", 1)), logger.ErrClosed, "the logger is closed before the processor stops")
+			n, err := g.Store.Count(ctx, event.Filter{JobID: "fx-during-stop"})
+			assert.NoError(t, err)
+			assert.Equal(t, 1, n, "the logger drained its last event into the store")
+			assert.False(t, stopped(p.Done()))
+		case shutdown.Store:
+			assert.True(t, stopped(p.Done()), "the processor has stopped before the store closes")
+			_, err := g.Store.Count(ctx, event.Filter{})
+			assert.NoError(t, err, "the store is open until its step")
+		case shutdown.NATS:
+			_, err := g.Store.Count(ctx, event.Filter{})
+			assert.ErrorIs(t, err, ports.ErrClosed, "the store is closed before NATS drains")
+			assert.True(t, nc.IsConnected(), "NATS is connected until its step")
+		case shutdown.Embedded:
+			assert.True(t, nc.IsClosed(), "the connection is closed before the server shuts down")
+			assert.True(t, srv.Running(), "the server runs until its step")
+		}
+	})
+	app.RequireStop()
+	assert.Equal(t, []string{"httpapi", "eventlog", "processing", "rollups", "storage", "natsconn", "embedded"}, order,
+		"stop order: %v", order)
+	assert.False(t, srv.Running())
+	assert.Equal(t, []string{"shutdown"}, fxHooks.order, "fx runs one stop hook, the sequence's")
+	var want []string
+	for _, s := range shutdown.Order {
+		if slices.Contains(order, string(s)) {
+			want = append(want, string(s))
+		}
+	}
+	assert.Equal(t, want, order, "the steps ran in shutdown.Order")
+}
+
+// TestShutdownOrderWithoutNATS: memory storage has no NATS and no processor;
+// the sequence skips their steps.
+func TestShutdownOrderWithoutNATS(t *testing.T) {
+	cfg := testConfig(t, config.StorageMemory)
+	var seq *shutdown.Sequence
+	var order []string
+	app := fxtest.New(t,
+		service.Options(cfg),
+		fx.Supply(&logging.Output{Writer: io.Discard}),
+		fx.Populate(&seq),
+	)
+	app.RequireStart()
+	seq.Observe(func(s shutdown.Step) { order = append(order, string(s)) })
+	app.RequireStop()
+	assert.Equal(t, []string{"httpapi", "eventlog", "rollups", "storage"}, order)
 }

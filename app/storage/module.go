@@ -14,13 +14,15 @@ import (
 	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/adapters/memstore"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/ports"
 )
 
 // Module provides the store of the given kind (config.StorageMemory,
 // StorageFile or StorageJetStream) as ports.Store and as its concrete type,
-// and closes it on stop (before the NATS connection it uses is drained).
-// jetstream needs a *nats.Conn in the graph (module natsconn).
+// and closes it at step shutdown.Store (after its users stop, before the
+// NATS connection it uses drains). jetstream needs a *nats.Conn in the
+// graph (module natsconn).
 func Module(kind string) fx.Option {
 	var provide any
 	switch kind {
@@ -37,30 +39,30 @@ func Module(kind string) fx.Option {
 }
 
 // NewMemory opens memory storage for the fx graph.
-func NewMemory(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*memstore.Store, error) {
+func NewMemory(seq *shutdown.Sequence, cfg config.Config, log *slog.Logger) (*memstore.Store, error) {
 	cfg.Storage = config.StorageMemory
 	s, err := open(context.Background(), cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	closeOnStop(lc, cfg.Storage, s)
+	closeOnStop(seq, cfg.Storage, s)
 	return s.(*memstore.Store), nil
 }
 
 // NewFile opens file storage in DataDir/events for the fx graph.
-func NewFile(lc fx.Lifecycle, cfg config.Config, log *slog.Logger) (*filestore.Store, error) {
+func NewFile(seq *shutdown.Sequence, cfg config.Config, log *slog.Logger) (*filestore.Store, error) {
 	cfg.Storage = config.StorageFile
 	s, err := open(context.Background(), cfg, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	closeOnStop(lc, cfg.Storage, s)
+	closeOnStop(seq, cfg.Storage, s)
 	return s.(*filestore.Store), nil
 }
 
 // NewJetStream opens JetStream storage on nc for the fx graph, creating or
 // updating the stream within the connect timeout plus 5 s.
-func NewJetStream(lc fx.Lifecycle, cfg config.Config, log *slog.Logger, nc *nats.Conn) (*jsstore.Store, error) {
+func NewJetStream(seq *shutdown.Sequence, cfg config.Config, log *slog.Logger, nc *nats.Conn) (*jsstore.Store, error) {
 	cfg.Storage = config.StorageJetStream
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.NATS.ConnectTimeout+5*time.Second)
 	defer cancel()
@@ -68,15 +70,20 @@ func NewJetStream(lc fx.Lifecycle, cfg config.Config, log *slog.Logger, nc *nats
 	if err != nil {
 		return nil, err
 	}
-	closeOnStop(lc, cfg.Storage, s)
-	return s.(*jsstore.Store), nil
+	closeOnStop(seq, cfg.Storage, s)
+	js := s.(*jsstore.Store)
+	// The service keeps the server's per-block subject index loaded, so a
+	// job history costs the same right after a restart as later
+	// (docs/performance.md, "Reads at scale"); short-lived commands do not.
+	js.KeepIndexWarm(jsstore.DefaultWarmInterval)
+	return js, nil
 }
 
-func closeOnStop(lc fx.Lifecycle, kind string, s io.Closer) {
-	lc.Append(fx.Hook{OnStop: func(context.Context) error {
+func closeOnStop(seq *shutdown.Sequence, kind string, s io.Closer) {
+	seq.Add(shutdown.Store, func(context.Context) error {
 		if err := s.Close(); err != nil {
 			return fmt.Errorf("close the %s store: %w", kind, err)
 		}
 		return nil
-	}})
+	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/adapters/memstore"
 	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/natsconn"
 	"github.com/naq-go/events/ports"
 )
 
@@ -47,12 +48,16 @@ func open(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logge
 		if st.MaxMsgs > int64(int(^uint(0)>>1)) {
 			return nil, fmt.Errorf("--max-msgs %d: too large for memory storage: %w", st.MaxMsgs, ports.ErrInvalid)
 		}
-		return memstore.New(
+		s, err := memstore.Open(
 			memstore.WithEnvironment(cfg.Environment),
 			memstore.WithService(cfg.Service),
 			memstore.WithMaxAge(st.MaxAge),
 			memstore.WithMaxEvents(int(st.MaxMsgs)),
-		), nil
+		)
+		if err != nil {
+			return nil, fmt.Errorf("open memory storage: %w", err)
+		}
+		return s, nil
 	case config.StorageFile:
 		dir := EventsDir(cfg)
 		s, err := filestore.Open(dir,
@@ -61,7 +66,7 @@ func open(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logge
 			filestore.WithMaxAge(st.MaxAge),
 			filestore.WithMaxEvents(int(st.MaxMsgs)),
 			filestore.WithMaxBytes(st.MaxBytes),
-			filestore.WithLogger(log),
+			filestore.WithSlog(log),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("open file storage in %s (--data-dir): %w", dir, err)
@@ -80,7 +85,9 @@ func open(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logge
 			jsstore.WithMaxBytes(st.MaxBytes),
 			jsstore.WithReplicas(st.Replicas),
 			jsstore.WithDuplicates(st.Duplicates),
-			jsstore.WithLogger(log),
+			jsstore.WithSlog(log),
+			// Every refused publish subject, not only nc.LastError's one.
+			jsstore.WithPublishDenied(natsconn.PublishDenied(nc)),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("open JetStream stream %q: %w", st.Name, err)

@@ -67,3 +67,23 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenBadSettingIsAnError: a setting a backend refuses is an error
+// wrapping ports.ErrInvalid for every backend (memory storage used to panic).
+func TestOpenBadSettingIsAnError(t *testing.T) {
+	for _, kind := range []string{config.StorageMemory, config.StorageFile} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Storage = kind
+			cfg.DataDir = t.TempDir()
+			cfg.Environment = "a.b" // not a subject token; Validate would refuse it
+			var s ports.Store
+			var err error
+			require.NotPanics(t, func() { s, err = open(t.Context(), cfg, nil, slog.Default()) })
+			require.ErrorIs(t, err, ports.ErrInvalid)
+			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), `WithEnvironment`)
+			assert.Contains(t, err.Error(), `"a.b"`)
+		})
+	}
+}

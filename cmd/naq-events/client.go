@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/term"
 
 	"github.com/naq-go/events/app/config"
 	"github.com/naq-go/events/app/natsconn"
@@ -86,18 +87,21 @@ func (c *client) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	since := time.Now() // a permission refused from here on explains a failure (natsconn.Explain)
 	if err := c.adoptStream(ctx, nc); err != nil {
+		err = natsconn.Explain(nc, since, err)
 		nc.Close()
 		return nil, err
 	}
 	store, err := storage.Open(ctx, c.cfg, nc)
 	if err != nil {
-		nc.Close()
 		hint := "is JetStream enabled on that server?"
 		if errors.Is(err, ports.ErrInvalid) {
 			hint = "check the stream flags (--stream, --max-age, --replicas …)"
 		}
-		return nil, fmt.Errorf("%w (NATS at %s); %s", err, nc.ConnectedUrl(), hint)
+		err = natsconn.Explain(nc, since, fmt.Errorf("%w (NATS at %s); %s", err, natsconn.Redact(nc.ConnectedUrl()), hint))
+		nc.Close()
+		return nil, err
 	}
 	return &session{nc: nc, store: store}, nil
 }
@@ -280,14 +284,11 @@ func colors(env *Env, w io.Writer) bool {
 	return getenv(env, "NO_COLOR") == "" && isTerminal(w)
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
+// isTerminal reports whether w is a terminal (golang.org/x/term): not a
+// pipe or file, nor another character device such as /dev/null.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // a file descriptor fits in an int
 }
 
 const (

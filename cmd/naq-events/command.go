@@ -30,10 +30,11 @@ type command struct {
 	run func(ctx context.Context, env *Env, args []string) error
 }
 
-// commands is the registry filled by register from each command file's init.
+// commands indexes the commands by name: those of commandList (main.go),
+// and in tests their own.
 var commands = map[string]command{}
 
-// register adds c to the registry; call it from an init function. It panics
+// register adds c to the index. It panics
 // on an empty or duplicate name or a nil run, which is a programming error.
 func register(c command) {
 	switch {

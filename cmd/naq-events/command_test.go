@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,4 +129,21 @@ func TestOutputWriteErrorFails(t *testing.T) {
 			assert.Contains(t, errb.String(), errDiskFull.Error())
 		})
 	}
+}
+
+// TestCommandList: the one list of commands is what run dispatches and help
+// lists, each name once, each with a summary and usage.
+func TestCommandList(t *testing.T) {
+	env, out, _ := testEnv(nil)
+	require.Equal(t, 0, run(context.Background(), env, []string{"help"}))
+	var names []string
+	for _, c := range commandList() {
+		names = append(names, c.name)
+		assert.NotEmpty(t, c.summary, c.name)
+		assert.NotEmpty(t, c.usage, c.name)
+		assert.Contains(t, out.String(), fmt.Sprintf("  %-9s %s\n", c.name, c.summary))
+		assert.Equal(t, c.summary, commands[c.name].summary, "indexed: %s", c.name)
+	}
+	assert.ElementsMatch(t, []string{"serve", "log", "emit", "tail", "history", "stats", "purge", "bench", "demo"}, names)
+	assert.Len(t, commands, len(names), "no command beyond the list")
 }

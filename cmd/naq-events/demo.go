@@ -12,15 +12,6 @@ import (
 	"github.com/naq-go/events/domain/logger"
 )
 
-func init() {
-	register(command{
-		name:    "demo",
-		summary: "simulate a job queue (retries, failures, schedules) logging to a running serve",
-		usage:   "[flags]",
-		run:     runDemo,
-	})
-}
-
 func runDemo(ctx context.Context, env *Env, args []string) error {
 	c := newClient("demo", env)
 	var (
@@ -82,7 +73,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	sim := demo.New(&blockingLogger{ctx: ctx, lg: lg}, opts...)
 	printInfo(env.Stdout, "demo: %g jobs/s into %s (environment %s, service %s); watch them with `naq-events tail`, stop with Ctrl-C\n",
-		cfg.Rate, natsconn.ClientURL(c.cfg.NATS), c.cfg.Environment, c.cfg.Service)
+		cfg.Rate, natsconn.Redact(natsconn.ClientURL(c.cfg.NATS)), c.cfg.Environment, c.cfg.Service)
 	runErr := sim.Run(ctx)
 	closeErr := closeLogger(ctx, lg)
 	st, ls := sim.Stats(), lg.Stats()

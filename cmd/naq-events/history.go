@@ -9,16 +9,8 @@ import (
 	"time"
 
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/ports"
 )
-
-func init() {
-	register(command{
-		name:    "history",
-		summary: "show a job's timeline with the time between its events",
-		usage:   "[flags] JOB",
-		run:     runHistory,
-	})
-}
 
 func runHistory(ctx context.Context, env *Env, args []string) error {
 	c := newClient("history", env)
@@ -40,13 +32,25 @@ func runHistory(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
-	events, err := s.store.Job(ctx, job, event.Page{})
+	envGiven := c.set("environment") || env.Getenv("NAQ_ENVIRONMENT") != ""
+	svcGiven := c.set("service") || env.Getenv("NAQ_SERVICE") != ""
+	f := event.Filter{JobID: job, Environment: c.cfg.Environment, Service: c.cfg.Service}
+	if !envGiven || !svcGiven {
+		if f, err = findJob(ctx, env, s, job, envGiven, svcGiven, c); err != nil {
+			return err
+		}
+	}
+	recs, err := s.store.List(ctx, f, event.Page{})
 	if err != nil {
 		return fmt.Errorf("read job %s: %w", job, err)
 	}
-	if len(events) == 0 {
+	if len(recs) == 0 {
 		return fmt.Errorf("no events for job %q in environment %q, service %q; check the job id, or --environment and --service (NAQ_ENVIRONMENT, NAQ_SERVICE)",
-			job, c.cfg.Environment, c.cfg.Service)
+			job, f.Environment, f.Service)
+	}
+	events := make([]event.JobEvent, len(recs))
+	for i := range recs {
+		events[i] = recs[i].Event
 	}
 	// A timeline is in event time; events from several producers may have
 	// reached the store in another order.
@@ -61,12 +65,51 @@ func runHistory(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 	} else {
-		writeTimeline(w, c.cfg.Environment+"/"+c.cfg.Service, events, colors(env, env.Stdout))
+		writeTimeline(w, f.Environment+"/"+f.Service, events, colors(env, env.Stdout))
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// findJob finds where job has events when the environment or the service
+// was not given (flag or environment variable): under every environment
+// and service, narrowed by the one given, from the store's subject index.
+// One place is the answer (said on stderr when it is not the configured
+// one); none or several are an error that lists what was searched or the
+// candidates.
+func findJob(ctx context.Context, env *Env, s *session, job string, envGiven, svcGiven bool, c *client) (event.Filter, error) {
+	locs, err := ports.FindJob(ctx, s.store, job)
+	if err != nil {
+		return event.Filter{}, fmt.Errorf("find job %s: %w", job, err)
+	}
+	locs = slices.DeleteFunc(locs, func(l ports.JobLocation) bool {
+		return (envGiven && l.Environment != c.cfg.Environment) || (svcGiven && l.Service != c.cfg.Service)
+	})
+	where := "any environment or service"
+	switch {
+	case envGiven:
+		where = fmt.Sprintf("environment %q, any service", c.cfg.Environment)
+	case svcGiven:
+		where = fmt.Sprintf("service %q, any environment", c.cfg.Service)
+	}
+	switch len(locs) {
+	case 0:
+		return event.Filter{}, fmt.Errorf("no events for job %q in %s; check the job id", job, where)
+	case 1:
+		l := locs[0]
+		if l.Environment != c.cfg.Environment || l.Service != c.cfg.Service {
+			printInfo(env.Stderr, "history: job %s found in environment %s, service %s\n", job, l.Environment, l.Service)
+		}
+		return event.Filter{JobID: job, Environment: l.Environment, Service: l.Service}, nil
+	}
+	cands := make([]string, len(locs))
+	for i, l := range locs {
+		cands[i] = fmt.Sprintf("%s/%s (%s)", l.Environment, l.Service, plural(l.Events, "event"))
+	}
+	return event.Filter{}, fmt.Errorf("job %q has events in %d places: %s; name one with --environment and --service",
+		job, len(locs), strings.Join(cands, ", "))
 }
 
 // writeTimeline writes a header, one line per event (time, type, time since

@@ -61,7 +61,27 @@ func TestHistory(t *testing.T) {
 	t.Run("unknown job", func(t *testing.T) {
 		r := ts.run(t, "", "history", "nope")
 		assert.Equal(t, exitError, r.code)
-		assert.Contains(t, requireOneLine(t, r.stderr), `no events for job "nope" in environment "dev", service "naq"; check`)
+		assert.Contains(t, requireOneLine(t, r.stderr), `no events for job "nope" in any environment or service; check the job id`)
+	})
+	t.Run("found in another service", func(t *testing.T) {
+		ev := event.Enqueued("py-7", "default", 1)
+		require.Equal(t, exitOK, ts.run(t, jsonLine(t, ev), "log", "--service", "myservice", "-").code)
+		r := ts.run(t, "", "history", "py-7")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "job py-7 (dev/myservice): 1 event")
+		assert.Contains(t, r.stderr, "history: job py-7 found in environment dev, service myservice")
+	})
+	t.Run("ambiguous", func(t *testing.T) {
+		for _, svc := range []string{"alpha", "beta"} {
+			ev := event.Enqueued("twin", "default", 1)
+			require.Equal(t, exitOK, ts.run(t, jsonLine(t, ev), "log", "--service", svc, "-").code)
+		}
+		r := ts.run(t, "", "history", "twin")
+		assert.Equal(t, exitError, r.code)
+		assert.Contains(t, requireOneLine(t, r.stderr), `job "twin" has events in 2 places: dev/alpha (1 event), dev/beta (1 event); name one with --environment and --service`)
+		r = ts.run(t, "", "history", "--service", "beta", "twin")
+		require.Equal(t, exitOK, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "job twin (dev/beta): 1 event")
 	})
 	t.Run("other service", func(t *testing.T) {
 		r := ts.run(t, "", "history", "--service", "other", "h1")

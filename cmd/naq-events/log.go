@@ -12,19 +12,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/naq-go/events/cmd/internal/linereader"
 	"github.com/naq-go/events/domain/event"
 )
 
-func init() {
-	for _, name := range []string{"log", "emit"} {
-		register(command{
-			name:    name,
-			summary: "log one event from flags, or v1.0 JSON lines from stdin (- or --stdin)",
-			usage:   "[flags] --job JOB --type TYPE | [flags] -",
-			run: func(ctx context.Context, env *Env, args []string) error {
-				return runLog(ctx, env, name, args)
-			},
-		})
+// The summary and usage of log and of its alias emit.
+const (
+	logSummary = "log one event from flags, or v1.0 JSON lines from stdin (- or --stdin)"
+	logUsage   = "[flags] --job JOB --type TYPE | [flags] -"
+)
+
+// logCommand runs `log` under name (log or emit).
+func logCommand(name string) func(ctx context.Context, env *Env, args []string) error {
+	return func(ctx context.Context, env *Env, args []string) error {
+		return runLog(ctx, env, name, args)
 	}
 }
 
@@ -227,27 +228,10 @@ func logStdin(ctx context.Context, c *client, env *Env) error {
 	return nil
 }
 
-// readLine reads one line without its line ending. A line longer than max
-// is consumed and reported with tooLong. err is io.EOF at the end of the
-// input (line holds a last line without newline, if any).
+// readLine reads one line of stdin: linereader.Read (a line longer than
+// max, its ending not counted, is consumed and reported with tooLong).
 func readLine(r *bufio.Reader, max int) (line []byte, tooLong bool, err error) {
-	for {
-		chunk, err := r.ReadSlice('\n')
-		if !tooLong {
-			if len(line)+len(chunk) > max+2 { // +2: the line ending
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err != nil:
-			return bytes.TrimRight(line, "\r\n"), tooLong, err
-		}
-		return bytes.TrimRight(line, "\r\n"), tooLong, nil
-	}
+	return linereader.Read(r, max)
 }
 
 // lineList names bad lines: "line 2", "lines 2, 5 and 9", or the first

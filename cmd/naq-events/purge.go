@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/naq-go/events/app/natsconn"
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/ports"
 )
-
-func init() {
-	register(command{
-		name:    "purge",
-		summary: "delete every event of a job (needs --yes)",
-		usage:   "--yes [flags] JOB",
-		run:     runPurge,
-	})
-}
 
 func runPurge(ctx context.Context, env *Env, args []string) error {
 	c := newClient("purge", env)
@@ -40,9 +35,21 @@ func runPurge(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer s.close()
+	since := time.Now()
 	n, err := s.store.DeleteJob(ctx, job)
 	if err != nil {
-		return fmt.Errorf("purge job %s: %w", job, err)
+		return fmt.Errorf("purge job %s: %w", job, natsconn.Explain(s.nc, since, err))
+	}
+	if n == 0 {
+		// Nothing here: say where the job is, if anywhere (purge never
+		// deletes anywhere but where it was told).
+		if locs, err := ports.FindJob(ctx, s.store, job); err == nil && len(locs) > 0 {
+			cands := make([]string, len(locs))
+			for i, l := range locs {
+				cands[i] = fmt.Sprintf("--environment %s --service %s (%s)", l.Environment, l.Service, plural(l.Events, "event"))
+			}
+			printInfo(env.Stderr, "purge: job %s has no events in %s, but has some elsewhere; purge them with %s\n", job, where, strings.Join(cands, ", or "))
+		}
 	}
 	if _, err := fmt.Fprintf(env.Stdout, "purged %s of job %s in %s\n", plural(n, "event"), job, where); err != nil {
 		return fmt.Errorf("purged %s of job %s, but writing the result failed: %w", plural(n, "event"), job, err)

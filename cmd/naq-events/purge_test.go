@@ -28,4 +28,14 @@ func TestPurge(t *testing.T) {
 	r = ts.run(t, "", "purge", "p1", "--yes")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "purged 0 events")
+	assert.Empty(t, r.stderr)
+
+	require.Equal(t, exitOK, ts.run(t, "", "log", "--service", "myservice", "--job", "p3", "--type", "started").code)
+	r = ts.run(t, "", "purge", "--yes", "p3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "purged 0 events")
+	assert.Contains(t, r.stderr, "purge them with --environment dev --service myservice (1 event)")
+	r = ts.run(t, "", "purge", "--yes", "--service", "myservice", "p3")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "purged 1 event of job p3")
 }

@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"go.uber.org/dig"
@@ -16,18 +16,11 @@ import (
 	"github.com/naq-go/events/app/embedded"
 	"github.com/naq-go/events/app/httpapi"
 	"github.com/naq-go/events/app/logging"
+	"github.com/naq-go/events/app/natsconn"
 	"github.com/naq-go/events/app/service"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/app/storage"
 )
-
-func init() {
-	register(command{
-		name:    "serve",
-		summary: "run the service: HTTP API, live stream, metrics and the event logger (embedded NATS by default)",
-		usage:   "[flags]",
-		run:     runServe,
-	})
-}
 
 // serveOptions are the flags of serve beyond config.Config.
 type serveOptions struct {
@@ -66,12 +59,13 @@ func serve(ctx context.Context, env *Env, cfg config.Config, so serveOptions) er
 	var (
 		httpSrv *httpapi.Server
 		natsSrv *natsembed.Server
+		seq     *shutdown.Sequence
 	)
 	opts := []fx.Option{
 		service.Options(cfg),
 		fx.Supply(&logging.Output{Writer: env.Stderr}),
 		logging.FxEvents,
-		fx.Populate(&httpSrv),
+		fx.Populate(&httpSrv, &seq),
 		fx.StartTimeout(cfg.NATS.ConnectTimeout + 30*time.Second),
 		fx.StopTimeout(cfg.ShutdownTimeout),
 	}
@@ -90,7 +84,12 @@ func serve(ctx context.Context, env *Env, cfg config.Config, so serveOptions) er
 	if err := app.Start(startCtx); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
 		defer cancel()
-		_ = app.Stop(stopCtx) // undo what started; the start error says what is wrong
+		// Undo what started; the start error says what is wrong. The
+		// sequence runs here, not only from fx's hook: fx skips its stop
+		// hooks when the start ctx has ended, and returns from Stop at the
+		// deadline without waiting for them.
+		_ = seq.Stop(stopCtx)
+		_ = app.Stop(stopCtx)
 		return explainFx(err)
 	}
 	printEndpoints(env.Stdout, cfg, so, httpSrv, natsSrv)
@@ -107,7 +106,10 @@ func serve(ctx context.Context, env *Env, cfg config.Config, so serveOptions) er
 	printInfo(env.Stdout, "Stopping: draining the logger and closing NATS …\n")
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), app.StopTimeout())
 	defer cancelStop()
-	if err := app.Stop(stopCtx); err != nil {
+	// The sequence runs in this goroutine, so every step (store, NATS,
+	// embedded server) has run before serve returns, even past the
+	// deadline; fx's own hook then finds it stopped.
+	if err := errors.Join(seq.Stop(stopCtx), app.Stop(stopCtx)); err != nil {
 		return fmt.Errorf("unclean stop within --shutdown-timeout %s: %w", cfg.ShutdownTimeout, explainFx(err))
 	}
 	printInfo(env.Stdout, "Stopped.\n")
@@ -126,9 +128,10 @@ func explainFx(err error) error {
 
 func printEndpoints(w io.Writer, cfg config.Config, so serveOptions, httpSrv *httpapi.Server, natsSrv *natsembed.Server) {
 	if httpSrv != nil {
-		base := "http://" + httpSrv.Addr()
+		base := httpSrv.URL()
 		printInfo(w, "HTTP API on %s  (GET %s/api/v1/events, live: %s/api/v1/stream)\n", base, base, base)
 		printInfo(w, "Health on %s/healthz, Prometheus metrics on %s/metrics\n", base, base)
+		printInfo(w, "Dashboard on %s/  (press ? there for its shortcuts)\n", base)
 	} else {
 		printInfo(w, "HTTP API disabled (--http is empty)\n")
 	}
@@ -154,18 +157,9 @@ func streamHint(s *httpapi.Server) string {
 	if s == nil {
 		return "(HTTP disabled)"
 	}
-	return "http://" + s.Addr() + "/api/v1/stream"
+	return s.URL() + "/api/v1/stream"
 }
 
-// redactURL hides a password in nats://user:password@host URLs.
-func redactURL(u string) string {
-	if at := strings.LastIndex(u, "@"); at > 0 {
-		if i := strings.Index(u, "://"); i >= 0 && i+3 < at {
-			cred := u[i+3 : at]
-			if c := strings.Index(cred, ":"); c >= 0 {
-				return u[:i+3] + cred[:c] + ":xxxxx" + u[at:]
-			}
-		}
-	}
-	return u
-}
+// redactURL hides passwords and tokens in a NATS URL list
+// (nats://user:password@host, nats://token@host).
+func redactURL(u string) string { return natsconn.Redact(u) }

@@ -5,31 +5,34 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/naq-go/events/adapters/jsrollup"
+	"github.com/naq-go/events/app/rollups"
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/rollup"
+	"github.com/naq-go/events/ports"
 )
 
-func init() {
-	register(command{
-		name:    "stats",
-		summary: "counts by type, failure rate and duration percentiles over a window",
-		usage:   "[flags]",
-		run:     runStats,
-	})
-}
-
-// statsTimeout bounds reading the window: a big window is read in full.
+// statsTimeout bounds a stats run: catching up with the stream, or reading
+// a job's or worker's events.
 const statsTimeout = 2 * time.Minute
 
 // statsResult is what stats prints; with --json, as is.
 type statsResult struct {
-	Window      string         `json:"window"`
-	Since       time.Time      `json:"since"`
-	Until       time.Time      `json:"until"`
+	Window string    `json:"window"` // "all" with --all
+	Since  time.Time `json:"since"`  // the interval counted: the window widened to whole buckets
+	Until  time.Time `json:"until"`
+	// Source is "rollups" (kept by `naq-events serve` in a key-value
+	// bucket), "stream" (no bucket: computed from the stream by this run)
+	// or "events" (a --job or --worker filter: those events read).
+	Source      string         `json:"source"`
+	Seq         uint64         `json:"seq,omitempty"` // the last stream sequence counted (rollups, stream)
 	Total       int            `json:"total"`
 	ByType      map[string]int `json:"by_type"`
 	Completed   int            `json:"completed"`
@@ -41,15 +44,19 @@ type statsResult struct {
 type durationStats struct {
 	Count int      `json:"count"`
 	P50   *float64 `json:"p50"`
-	P90   *float64 `json:"p90"`
+	P95   *float64 `json:"p95"`
 	P99   *float64 `json:"p99"`
+	// RelativeError bounds the error of the percentiles: 0 when they are
+	// exact (read from events), rollup.RelativeError from the rollups.
+	RelativeError float64 `json:"relative_error"`
 }
 
 func runStats(ctx context.Context, env *Env, args []string) error {
 	c := newClient("stats", env)
 	var ff filterFlags
 	ff.register(c.fs)
-	window := c.fs.Duration("window", time.Hour, "look at events of the last `DURATION`")
+	window := c.fs.Duration("window", time.Hour, "look at events of the last `DURATION`, widened to whole minutes (whole hours beyond 24h)")
+	all := c.fs.Bool("all", false, "look at every event the stream holds (instead of --window)")
 	jsonOut := c.fs.Bool("json", false, "print the result as one JSON object")
 	if err := c.parse(env, args); err != nil {
 		return err
@@ -59,13 +66,17 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 		return usageErrorf("unexpected argument %q; stats takes only flags (e.g. --job %s)", c.fs.Arg(0), c.fs.Arg(0))
 	case *window <= 0:
 		return usageErrorf("--window %s: want a positive duration such as 1h or 15m", *window)
+	case *all && c.set("window"):
+		return usageErrorf("--all and --window: give one of them")
 	}
 	flt, err := ff.filter(c, env)
 	if err != nil {
 		return err
 	}
 	until := time.Now()
-	flt.Since = until.Add(-*window)
+	if !*all {
+		flt.Since = until.Add(-*window)
+	}
 
 	s, err := c.open(ctx)
 	if err != nil {
@@ -74,11 +85,24 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	defer s.close()
 	rctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
-	recs, err := s.store.List(rctx, flt, event.Page{})
-	if err != nil {
-		return fmt.Errorf("read the events of the last %s: %w; try a shorter --window", *window, err)
+	var res statsResult
+	if flt.JobID != "" || flt.Worker != "" {
+		// Jobs and workers are not in the rollups: read their events.
+		recs, err := s.store.List(rctx, flt, event.Page{})
+		if err != nil {
+			return fmt.Errorf("read the events of the last %s: %w; try a shorter --window", *window, err)
+		}
+		res = computeStats(recs, *window, flt.Since, until)
+	} else {
+		res, err = rollupStats(rctx, env, c, s, flt)
+		if err != nil {
+			return err
+		}
 	}
-	res := computeStats(recs, *window, flt.Since, until)
+	res.Window = window.String()
+	if *all {
+		res.Window = "all"
+	}
 
 	w := bufio.NewWriter(env.Stdout)
 	if *jsonOut {
@@ -96,6 +120,83 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// readOnly lets the CLI load the service's rollups without ever writing
+// to its bucket.
+type readOnly struct{ st *jsrollup.State }
+
+func (r readOnly) Load(ctx context.Context) (*rollup.Rollups, bool, error) { return r.st.Load(ctx) }
+func (readOnly) Save(context.Context, rollup.Flush) error                  { return nil }
+func (readOnly) Reset(context.Context) error                               { return nil }
+
+// rollupStats answers from the rollups `serve` keeps (bucket
+// rollups.Bucket(stream)), brought up to the stream's last sequence (and
+// reconciled with its deletes) by this run; without the bucket, it
+// computes them from the stream, with a note on stderr.
+func rollupStats(ctx context.Context, env *Env, c *client, s *session, flt event.Filter) (statsResult, error) {
+	stream := c.cfg.Stream.Name
+	log, err := jsrollup.NewLog(ctx, s.nc, stream)
+	if err != nil {
+		return statsResult{}, fmt.Errorf("open stream %q for its rollups: %w", stream, err)
+	}
+	source := "rollups"
+	var persist rollups.Persister
+	st, err := jsrollup.NewState(ctx, s.nc, false, jsrollup.WithBucket(rollups.Bucket(stream)))
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		source = "stream"
+		if state, serr := log.State(ctx); serr == nil && state.Msgs > 0 {
+			_, _ = fmt.Fprintf(env.Stderr, "naq-events stats: no rollups on this server (bucket %q; `naq-events serve` keeps them): computing them from the %s of stream %q\n",
+				rollups.Bucket(stream), plural(int(state.Msgs), "event"), stream)
+		}
+	case err != nil:
+		return statsResult{}, fmt.Errorf("open the rollups of stream %q: %w", stream, err)
+	default:
+		persist = readOnly{st}
+	}
+	k := rollups.New(log, persist,
+		rollups.WithFreshWait(statsTimeout), rollups.WithFreshMax(math.MaxUint64),
+		rollups.WithSlog(slog.New(slog.DiscardHandler)))
+	if err := k.Start(ctx); err != nil {
+		return statsResult{}, fmt.Errorf("load the rollups of stream %q: %w", stream, err)
+	}
+	defer func() { _ = k.Stop(context.Background()) }()
+	q := rollup.Query{Since: flt.Since, Environment: flt.Environment, Service: flt.Service, Queue: flt.Queue, Types: flt.Types}
+	sum, err := k.Summary(ctx, q)
+	if err != nil {
+		return statsResult{}, fmt.Errorf("read the rollups of stream %q: %w", stream, err)
+	}
+	if sum.Behind > 0 {
+		return statsResult{}, fmt.Errorf("the rollups of stream %q are %d events behind after %s; retry, or check that the stream is readable",
+			stream, sum.Behind, statsTimeout)
+	}
+	res := statsResult{Since: sum.From, Until: sum.To, Source: source, Seq: sum.Seq, Total: int(sum.Total), ByType: map[string]int{}}
+	if res.Until.IsZero() || time.Now().Before(res.Until) {
+		res.Until = time.Now().UTC().Truncate(time.Millisecond)
+	}
+	if res.Since.IsZero() {
+		res.Since = res.Until
+	}
+	for t, n := range sum.Counts {
+		res.ByType[string(t)] = int(n)
+	}
+	res.Completed, res.Failed = int(sum.Counts[event.TypeCompleted]), int(sum.Counts[event.TypeFailed])
+	if n := res.Completed + res.Failed; n > 0 {
+		res.FailureRate = new(float64(res.Failed) / float64(n))
+	}
+	// Durations of completed events only, as from events.
+	if len(q.Types) == 0 || slices.Contains(q.Types, event.TypeCompleted) {
+		q.Types = []event.JobEventType{event.TypeCompleted}
+		ds, err := k.Rollups().Summary(ctx, q)
+		if err != nil {
+			return statsResult{}, err
+		}
+		if d := ds.Durations[""]; d.Count > 0 {
+			res.Duration = durationStats{Count: int(d.Count), P50: new(d.P50), P95: new(d.P95), P99: new(d.P99), RelativeError: rollup.RelativeError}
+		}
+	}
+	return res, nil
+}
+
 func computeStats(recs []event.Record, window time.Duration, since, until time.Time) statsResult {
 	res := statsResult{
 		Window: window.String(),
@@ -103,6 +204,7 @@ func computeStats(recs []event.Record, window time.Duration, since, until time.T
 		Until:  until.UTC().Truncate(time.Millisecond),
 		Total:  len(recs),
 		ByType: map[string]int{},
+		Source: "events",
 	}
 	var durations []float64
 	for i := range recs {
@@ -124,7 +226,7 @@ func computeStats(recs []event.Record, window time.Duration, since, until time.T
 	slices.Sort(durations)
 	res.Duration.Count = len(durations)
 	res.Duration.P50 = percentile(durations, 50)
-	res.Duration.P90 = percentile(durations, 90)
+	res.Duration.P95 = percentile(durations, 95)
 	res.Duration.P99 = percentile(durations, 99)
 	return res
 }
@@ -153,8 +255,18 @@ func byCount(res statsResult) []string {
 }
 
 func writeStats(w *bufio.Writer, res statsResult) {
-	fmt.Fprintf(w, "%s in the last %s (since %s)\n", plural(res.Total, "event"), res.Window,
-		res.Since.Local().Format("2006-01-02 15:04:05"))
+	if res.Window == "all" {
+		fmt.Fprintf(w, "%s in the stream (since %s)", plural(res.Total, "event"), res.Since.Local().Format("2006-01-02 15:04:05"))
+	} else {
+		fmt.Fprintf(w, "%s in the last %s (since %s)", plural(res.Total, "event"), res.Window,
+			res.Since.Local().Format("2006-01-02 15:04:05"))
+	}
+	switch res.Source {
+	case "rollups", "stream":
+		fmt.Fprintf(w, " from the %s, through sequence %d\n", res.Source, res.Seq)
+	default:
+		fmt.Fprintln(w)
+	}
 	for _, t := range byCount(res) {
 		fmt.Fprintf(w, "  %-24s %8d\n", t, res.ByType[t])
 	}
@@ -164,8 +276,12 @@ func writeStats(w *bufio.Writer, res statsResult) {
 		fmt.Fprintln(w, "failure rate  n/a (no completed or failed events)")
 	}
 	if d := res.Duration; d.Count > 0 {
-		fmt.Fprintf(w, "duration      p50 %s  p90 %s  p99 %s  (%s)\n",
-			fmtDuration(*d.P50), fmtDuration(*d.P90), fmtDuration(*d.P99), plural(d.Count, "completed event"))
+		approx := ""
+		if d.RelativeError > 0 {
+			approx = fmt.Sprintf(", ±%g%%", d.RelativeError*100)
+		}
+		fmt.Fprintf(w, "duration      p50 %s  p95 %s  p99 %s  (%s%s)\n",
+			fmtDuration(*d.P50), fmtDuration(*d.P95), fmtDuration(*d.P99), plural(d.Count, "completed event"), approx)
 	} else {
 		fmt.Fprintln(w, "duration      n/a (no completed events with a duration)")
 	}

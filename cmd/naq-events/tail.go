@@ -10,15 +10,6 @@ import (
 	"github.com/naq-go/events/domain/event"
 )
 
-func init() {
-	register(command{
-		name:    "tail",
-		summary: "follow events as they are stored, with filters; --json for machines",
-		usage:   "[flags]",
-		run:     runTail,
-	})
-}
-
 func runTail(ctx context.Context, env *Env, args []string) error {
 	c := newClient("tail", env)
 	var ff filterFlags

@@ -14,6 +14,13 @@ var (
 	maxTimestamp = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC)
 )
 
+// MaxDocumentSize is the largest wire document an event may have, in bytes:
+// 64 MiB, the most any NATS server accepts as one message (its max_payload
+// cannot be set higher). A store may have a lower limit of its own (the
+// JetStream store refuses what exceeds the connection's max payload, by
+// default 1 MiB) and rejects such events as invalid.
+const MaxDocumentSize = 64 << 20
+
 // Validate reports the first problem of e, checking the fields in wire
 // order, as an error wrapping ErrInvalid that names the field and its value:
 //
@@ -22,19 +29,132 @@ var (
 //   - JobID: a valid subject token (see CheckToken);
 //   - Type: one of the 24 known types;
 //   - Timestamp: set, and between 1970-01-01 and 9999-12-31 UTC;
-//   - DurationMS, MemoryMB, CPUTimeMS: when set, finite and not negative.
+//   - DurationMS, MemoryMB, CPUTimeMS: when set, finite and not negative;
+//   - Details and Metadata: every value one the wire format can carry
+//     (AppendJSON would encode it): no NaN or infinity, no channel,
+//     function or complex number, nothing nested deeper than 10,000 levels
+//     (a map that contains itself), no value whose json.Marshaler fails;
+//     the error names the field and key, as in details["ratio"];
+//   - the document: its strings alone (ids, names, message, keys and string
+//     values) must not add up to more than MaxDocumentSize bytes.
 //
-// Only the first problem is reported, so that an error names exactly one
-// field and value; fix it and validate again to see the next.
+// So an event that validates is one the codec can encode (bar the exact
+// size, which AppendJSON checks), and the logger refuses anything else at
+// the door, before it is accepted. Only the first problem is reported, so
+// that an error names exactly one field and value; fix it and validate
+// again to see the next. Messages, worker and queue names and tags are
+// free-form strings and not checked otherwise.
 //
-// Messages, worker and queue names, details, tags and metadata are free-form
-// and not checked here; values in details and metadata that JSON cannot
-// carry (NaN, channels, …) are reported by AppendJSON.
+// For details and metadata holding strings, numbers, booleans, nil, []any,
+// []string, map[string]any and map[string]string Validate allocates
+// nothing; values of other types are checked with encoding/json, which
+// allocates.
 func (e *JobEvent) Validate() error {
 	if err := CheckID(e.ID); err != nil {
 		return err
 	}
-	return e.validateContent()
+	if err := e.validateContent(); err != nil {
+		return err
+	}
+	size := len(e.ID) + len(e.JobID) + len(e.Type) + len(e.WorkerID) + len(e.WorkerType) + len(e.QueueName) +
+		len(e.Message) + len(e.ErrorType) + len(e.ErrorMessage)
+	if len(e.Tags) > 0 {
+		for k, v := range e.Tags {
+			size += len(k) + len(v)
+		}
+	}
+	var err error
+	if size, err = checkTopMap("details", e.Details, size); err != nil {
+		return err
+	}
+	if size, err = checkTopMap("metadata", e.Metadata, size); err != nil {
+		return err
+	}
+	if size > MaxDocumentSize {
+		return fmt.Errorf("%w: event %s has %d bytes of strings, more than the %d bytes a document may have (MaxDocumentSize); move large data out of the event", ErrInvalid, e.ID, size, MaxDocumentSize)
+	}
+	return nil
+}
+
+// checkTopMap checks every value of details or metadata and adds the
+// length of its strings to size. On error it names the smallest bad key, so
+// that the message does not depend on map order.
+func checkTopMap(field string, m map[string]any, size int) (int, error) {
+	if len(m) == 0 {
+		return size, nil
+	}
+	var bad string
+	var badErr error
+	for k, v := range m {
+		size += len(k)
+		n, err := checkValue(v, 1)
+		size += n
+		if err != nil && (badErr == nil || k < bad) {
+			bad, badErr = k, err
+		}
+	}
+	if badErr != nil {
+		return size, fmt.Errorf("%w: %s[%q]: %w", ErrInvalid, field, bad, badErr)
+	}
+	return size, nil
+}
+
+// checkValue is appendValue without the writing: it reports what
+// appendValue would refuse and returns the length of the strings in v.
+func checkValue(v any, depth int) (int, error) {
+	if depth > maxDepth {
+		return 0, &valueError{fmt.Sprintf("nested deeper than %d levels (a cycle?)", maxDepth)}
+	}
+	switch x := v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		return 0, nil
+	case string:
+		return len(x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, &valueError{fmt.Sprintf("%v is not a JSON number", x)}
+		}
+		return 0, nil
+	case float32:
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, &valueError{fmt.Sprintf("%v is not a JSON number", x)}
+		}
+		return 0, nil
+	case []string:
+		n := 0
+		for _, s := range x {
+			n += len(s)
+		}
+		return n, nil
+	case map[string]string:
+		n := 0
+		for k, s := range x {
+			n += len(k) + len(s)
+		}
+		return n, nil
+	case []any:
+		n := 0
+		for _, el := range x {
+			m, err := checkValue(el, depth+1)
+			n += m
+			if err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	case map[string]any:
+		n := 0
+		for k, el := range x {
+			m, err := checkValue(el, depth+1)
+			n += len(k) + m
+			if err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	}
+	out, err := appendViaJSON(nil, v, depth)
+	return len(out), err
 }
 
 // validateContent is Validate without the id, for Decode, which derives a

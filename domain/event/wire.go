@@ -39,18 +39,31 @@ var (
 // six decimals. The output is canonical: Decode then AppendJSON gives the
 // same bytes. See docs/wire-format.md.
 //
-// AppendJSON first validates e (see Validate), so nothing reaches the wire
+// AppendJSON refuses what Validate refuses, so nothing reaches the wire
 // that Decode would refuse; a value in details or metadata that JSON cannot
-// carry (NaN, a channel, a cycle) is an error naming its key. Both errors wrap
-// ErrInvalid, and on error dst is returned unchanged. Appending to a reused
+// carry (NaN, a channel, a cycle) is an error naming its key, and so is a
+// document larger than MaxDocumentSize. The errors wrap ErrInvalid, and on
+// error dst is returned unchanged. Appending to a reused
 // buffer allocates nothing for events whose details and metadata hold
 // strings, numbers, booleans, nil, []any, []string, map[string]any and
 // map[string]string; other values go through encoding/json.
 func (e *JobEvent) AppendJSON(dst []byte) ([]byte, error) {
-	if err := e.Validate(); err != nil {
+	// Validate's checks, with the values checked while writing them.
+	if err := CheckID(e.ID); err != nil {
 		return dst, err
 	}
-	return e.appendJSON(dst)
+	if err := e.validateContent(); err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	out, err := e.appendJSON(dst)
+	if err != nil {
+		return dst, err
+	}
+	if n := len(out) - start; n > MaxDocumentSize {
+		return dst, fmt.Errorf("%w: event %s encodes to %d bytes, more than the %d bytes a document may have (MaxDocumentSize); move large data out of the event", ErrInvalid, e.ID, n, MaxDocumentSize)
+	}
+	return out, nil
 }
 
 // MarshalJSON returns the v1.0 wire document of e, as AppendJSON. It has a

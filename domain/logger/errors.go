@@ -52,12 +52,32 @@ var ErrSpilled = errors.New("logger: spilled, not yet stored")
 // that were discarded; the error names the reason.
 var ErrDropped = errors.New("logger: dropped")
 
+// ErrOutcomeUnknown is wrapped by the error of LogSync, Flush and Close
+// for events the logger gave up on after a publish whose outcome it does
+// not know: the event was sent, but no acknowledgement came (a timeout,
+// ctx ended, the connection was lost). The store may hold it or not. Such
+// an event is neither counted as stored nor as dropped but as
+// Stats().OutcomeUnknown; see docs/logger.md for what to do with it.
+var ErrOutcomeUnknown = errors.New("logger: outcome unknown, may or may not be stored")
+
+// ErrNotSent is for Store implementations: a per-event error (or a batch's
+// error) that wraps it says the event certainly did not reach the store
+// (for example it was never published). Without it the logger assumes that
+// a failed event may be stored, and if it gives up on it, counts it as
+// outcome unknown rather than dropped.
+var ErrNotSent = errors.New("logger: not sent to the store")
+
 // CloseError is returned by Close when some events held at Close were not
-// stored. NotStored = Spilled + Dropped: nothing is left unaccounted for.
+// stored. NotStored = Spilled + Dropped + OutcomeUnknown: nothing is left
+// unaccounted for.
 type CloseError struct {
 	NotStored int
 	Spilled   int // written to the Spill; replayed by the next Logger on it
-	Dropped   int // discarded (no Spill, or it failed); see Stats().Dropped
+	Dropped   int // discarded, certainly not stored; see Stats().Dropped
+	// OutcomeUnknown counts events given up on whose publish was sent but
+	// never acknowledged (or whose spill write did not return in time):
+	// they may be stored (or on disk). See ErrOutcomeUnknown.
+	OutcomeUnknown int
 	// Err is ctx's error when Close's ctx ended before the buffer drained,
 	// else nil (the events were spilled because the store was failing or
 	// the Spill held older events).
@@ -65,14 +85,16 @@ type CloseError struct {
 }
 
 func (e *CloseError) Error() string {
-	s := fmt.Sprintf("logger: closed with %d events not stored: %d spilled, %d dropped", e.NotStored, e.Spilled, e.Dropped)
+	s := fmt.Sprintf("logger: closed with %d events not stored: %d spilled, %d dropped, %d outcome unknown",
+		e.NotStored, e.Spilled, e.Dropped, e.OutcomeUnknown)
 	if e.Err != nil {
 		s += " (" + e.Err.Error() + ")"
 	}
 	return s
 }
 
-// Unwrap lets errors.Is find ctx's error, ErrSpilled and ErrDropped.
+// Unwrap lets errors.Is find ctx's error, ErrSpilled, ErrDropped and
+// ErrOutcomeUnknown.
 func (e *CloseError) Unwrap() []error {
 	var out []error
 	if e.Err != nil {
@@ -83,6 +105,9 @@ func (e *CloseError) Unwrap() []error {
 	}
 	if e.Dropped > 0 {
 		out = append(out, ErrDropped)
+	}
+	if e.OutcomeUnknown > 0 {
+		out = append(out, ErrOutcomeUnknown)
 	}
 	return out
 }
@@ -97,3 +122,6 @@ var dropErrors = func() (errs [DropClosed + 1]error) {
 }()
 
 func dropError(r DropReason) error { return dropErrors[r] }
+
+// errGivenUp is what LogSync returns for an event of unknown outcome.
+var errGivenUp = fmt.Errorf("%w: the logger gave up on it after a publish that was never acknowledged", ErrOutcomeUnknown)

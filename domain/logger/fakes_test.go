@@ -107,6 +107,10 @@ type fakeSpill struct {
 	evs       []event.JobEvent
 	failWrite atomic.Bool
 	writes    int
+	// write, if set, decides each write: nil writes every event, a
+	// *logger.BatchError writes those with a nil entry, any other error
+	// writes none. It may block (honouring ctx or not).
+	write func(ctx context.Context, evs []event.JobEvent) error
 }
 
 var _ logger.Spill = (*fakeSpill)(nil)
@@ -124,10 +128,33 @@ func (s *fakeSpill) StoreBatch(ctx context.Context, evs []event.JobEvent) error 
 		return errors.New("disk full")
 	}
 	s.mu.Lock()
+	write := s.write
+	s.mu.Unlock()
+	var err error
+	if write != nil {
+		err = write(ctx, evs)
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.writes++
-	s.evs = append(s.evs, evs...)
-	return nil
+	var be *logger.BatchError
+	switch {
+	case err == nil:
+		s.evs = append(s.evs, evs...)
+	case errors.As(err, &be) && len(be.Errs) == len(evs):
+		for i, e := range be.Errs {
+			if e == nil {
+				s.evs = append(s.evs, evs[i])
+			}
+		}
+	}
+	return err
+}
+
+func (s *fakeSpill) setWrite(fn func(ctx context.Context, evs []event.JobEvent) error) {
+	s.mu.Lock()
+	s.write = fn
+	s.mu.Unlock()
 }
 
 func (s *fakeSpill) Replay(ctx context.Context, max int, fn func(context.Context, []event.JobEvent) error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/naq-go/events/domain/event"
 )
@@ -15,9 +16,11 @@ import (
 // Log validates an event, copies it into a bounded in-memory queue and
 // returns; it never blocks and never does I/O. One flusher goroutine takes
 // batches off the queue and hands them, one call at a time, to a store
-// goroutine that calls Store.StoreBatch. While a call is in flight the next
-// batch fills up (group commit): a lone event is stored in about one round
-// trip, and a flood goes out in batches of up to BatchSize.
+// goroutine that calls Store.StoreBatch (and Spill.Replay); writes to the
+// Spill go through a goroutine of their own, so that neither a stalled
+// store nor a stalled disk holds the flusher. While a call is in flight
+// the next batch fills up (group commit): a lone event is stored in about
+// one round trip, and a flood goes out in batches of up to BatchSize.
 //
 //	 callers            Logger                     flusher goroutine         store goroutine
 //	┌────────┐  Log  ┌─────────────────┐  take  ┌──────────────────────┐ job ┌──────────────┐
@@ -29,6 +32,8 @@ import (
 //	                        │ (DropOldest…)         ▼ (outage)     │ first
 //	                                             ┌──────────────────┐
 //	                                             │ Spill (optional) │
+//	                                             │ writes: on the   │
+//	                                             │ spill goroutine  │
 //	                                             └──────────────────┘
 //
 // Guarantees:
@@ -36,11 +41,17 @@ import (
 //   - Order: events are stored in the order they were accepted. A failed
 //     batch is retried ahead of newer events; spilled events are older than
 //     everything in memory and are replayed before any of it. The one
-//     exception is the store's: when it stores only part of a batch (a
-//     *BatchError), the failed events are retried ahead of every event not
-//     yet sent, but after those of their batch it did store.
+//     exception is a partial write: when the store (or the Spill) takes
+//     only part of a batch (a *BatchError), the failed events are retried
+//     (or kept) ahead of every event not yet sent, but land after those of
+//     their batch that it did take. docs/logger.md states the exact
+//     per-job and stream-wide guarantee.
 //   - At least once, never twice: a retry or a replay resends the same
-//     event IDs and the Store de-duplicates them (its contract).
+//     event IDs and the Store de-duplicates them within its window (its
+//     contract); beyond the window, events whose earlier publish had an
+//     unknown outcome are first looked up, if the Store (or WithLookup)
+//     provides a Lookup (lookup.go). Without a Lookup, an event re-sent
+//     after the window may be stored twice.
 //   - Bounded memory: at most MaxBufferSize events are held, whatever the
 //     length of an outage.
 //   - Nothing lost silently: the "release valve" is the overflow policy
@@ -50,17 +61,28 @@ import (
 //     event is counted by reason (Stats), passed to the drop handler and
 //     reported through slog (the first at once, then at most every 10 s);
 //     LogSync, Flush and Close say what happened to their events.
-//   - Rejections are final: an event the Store reports as invalid (its
-//     error wraps event.ErrInvalid inside a *BatchError) is dropped with
-//     reason DropRejected and never retried.
-//   - No goroutine outlives Close.
+//   - Refused at the door: Log refuses (event.ErrInvalid, naming the
+//     field) every event the codec cannot encode, see event.Validate.
+//   - Rejections are final: an event the Store or the Spill reports as
+//     invalid (its error wraps event.ErrInvalid inside a *BatchError) is
+//     dropped with reason DropRejected and never retried; the other events
+//     of that write count as stored (or spilled).
+//   - Honest outcomes: an event given up on after a publish that was sent
+//     and never acknowledged is neither stored nor dropped but "outcome
+//     unknown" (ErrOutcomeUnknown, Stats.OutcomeUnknown).
+//   - Close is bounded: it returns by its ctx's deadline plus CloseGrace.
+//   - No goroutine outlives Close, except one blocked in a Store or Spill
+//     call that ignores its cancelled ctx: Close stops waiting for it at
+//     its bound, and that goroutine ends when the call returns.
 //
 // A Logger must be made with New. Its methods are safe for concurrent use.
 type Logger struct {
 	cfg       config
 	store     Store
-	highWater int // depth at which the oldest events are spilled
-	lowWater  int // depth spilling brings the buffer down to
+	lookup    Lookup        // the store's, if it has one; see lookup.go
+	window    time.Duration // lookup.DedupWindow()
+	highWater int           // depth at which the oldest events are spilled
+	lowWater  int           // depth spilling brings the buffer down to
 
 	mu        sync.Mutex
 	q         ring
@@ -85,18 +107,16 @@ type Logger struct {
 	f flusher // owned by the flusher goroutine
 }
 
-// fates counts what became of events that were in memory, for Close.
-type fates struct{ spilled, dropped uint64 }
-
 type flushWaiter struct {
-	target           uint64 // every event with a smaller sequence number
-	spilled, dropped int
-	done             chan struct{}
+	target                    uint64 // every event with a smaller sequence number
+	spilled, dropped, unknown int
+	done                      chan struct{}
 }
 
-// New returns a Logger writing to store and starts its two goroutines (the
-// flusher and the store caller); Close stops them. If opts include a Spill
-// that holds events, they are replayed before anything logged now.
+// New returns a Logger writing to store and starts its goroutines (the
+// flusher, the store caller and, with a Spill, the spill writer); Close
+// stops them. If opts include a Spill that holds events, they are replayed
+// before anything logged now.
 //
 // New panics if store is nil.
 func New(store Store, opts ...Option) *Logger {
@@ -113,6 +133,15 @@ func New(store Store, opts ...Option) *Logger {
 		wake:      make(chan struct{}, 1),
 		closing:   make(chan context.Context, 1),
 		done:      make(chan struct{}),
+	}
+	if lk, ok := store.(Lookup); ok {
+		l.lookup = lk
+	}
+	if cfg.lookup != nil {
+		l.lookup = cfg.lookup
+	}
+	if l.lookup != nil {
+		l.window = l.lookup.DedupWindow()
 	}
 	l.f.init(l)
 	go l.run()
@@ -147,8 +176,9 @@ func (l *Logger) LogCtx(ctx context.Context, ev event.JobEvent) error {
 // and returns once the store has acknowledged it: nil means ev is durably
 // stored. Otherwise it returns ctx's error (ev stays in the pipeline), the
 // store's rejection (wrapping event.ErrInvalid), an error wrapping
-// ErrSpilled (ev is in the Spill, durable but not stored yet) or one
-// wrapping ErrDropped that names the reason.
+// ErrSpilled (ev is in the Spill, durable but not stored yet), one
+// wrapping ErrOutcomeUnknown (sent, never acknowledged, given up on: it may
+// be stored) or one wrapping ErrDropped that names the reason.
 func (l *Logger) LogSync(ctx context.Context, ev event.JobEvent) error {
 	if err := ev.Validate(); err != nil {
 		return fmt.Errorf("logger: %w", err)
@@ -279,6 +309,7 @@ const (
 	outStored outcome = iota
 	outSpilled
 	outDropped
+	outUnknown
 )
 
 // settleLocked tells the LogSync and Flush callers waiting for event seq
@@ -295,6 +326,8 @@ func (l *Logger) settleLocked(seq uint64, o outcome, err error) {
 				f.spilled++
 			case outDropped:
 				f.dropped++
+			case outUnknown:
+				f.unknown++
 			}
 		}
 	}
@@ -314,9 +347,9 @@ func (l *Logger) lowLocked() uint64 {
 
 // Flush waits until every event logged before the call and still in
 // memory has met its fate, and returns nil if all of them were stored, or
-// ctx's error if it ends first. If some of them were spilled or dropped
-// while Flush waited, it returns an error wrapping ErrSpilled and/or
-// ErrDropped with the counts. Events discarded before the call (by the
+// ctx's error if it ends first. If some of them were spilled, dropped or
+// given up with an unknown outcome while Flush waited, it returns an error
+// wrapping ErrSpilled, ErrDropped and/or ErrOutcomeUnknown with the counts. Events discarded before the call (by the
 // overflow policy) were reported then, through Stats, the drop handler and
 // slog. Flush does not replay the Spill, and does not wait for events
 // spilled before the call.
@@ -354,6 +387,9 @@ func (f *flushWaiter) err() error {
 	if f.dropped > 0 {
 		errs = append(errs, fmt.Errorf("%d events %w (see Stats().Dropped)", f.dropped, ErrDropped))
 	}
+	if f.unknown > 0 {
+		errs = append(errs, fmt.Errorf("%d events: %w (see Stats().OutcomeUnknown)", f.unknown, ErrOutcomeUnknown))
+	}
 	if errs == nil {
 		return nil
 	}
@@ -380,16 +416,24 @@ func (l *Logger) completeFlushesLocked() {
 }
 
 // Close stops accepting events (Log returns ErrClosed), stores what is
-// buffered and stops the Logger's goroutines; none outlives Close.
+// buffered and stops the Logger's goroutines.
 //
 // If every event held at Close is stored, Close returns nil. If the store
 // is failing or the Spill holds older events, the buffer is written to the
 // Spill (keeping order) instead of waiting. If ctx ends first, the store
-// call in flight is cancelled and what is left goes to the Spill (taking at
-// most one more second) or is dropped with reason DropClosed. Either way
-// Close then returns a *CloseError counting the events not stored and
-// where they went, wrapping ctx's error if it ended. Close returns by ctx's
-// deadline provided the Store honours ctx, as its contract requires.
+// call in flight is cancelled, what is left goes to the Spill (the batch in
+// flight first) while time is left, and the rest is given up: as outcome
+// unknown if it may be stored or on disk (sent and never acknowledged, or
+// in a spill write that did not return), else dropped with reason
+// DropClosed. Close then returns a *CloseError counting the events not
+// stored and where each went (NotStored = Spilled + Dropped +
+// OutcomeUnknown), wrapping ctx's error if it ended.
+//
+// Bound: Close returns by ctx's deadline plus CloseGrace (for a ctx without
+// a deadline: CloseGrace after ctx ends), whatever the Store and the Spill
+// do — a call that stalls or never returns is abandoned at the bound and
+// its events are counted as outcome unknown. With a ctx that never ends
+// and a store that never answers, Close waits.
 //
 // Close does not replay the Spill; the next Logger on it does. A second
 // call returns ErrClosed.

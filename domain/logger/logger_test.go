@@ -321,7 +321,11 @@ func TestSpillDuringOutageThenReplayInOrder(t *testing.T) {
 }
 
 func TestRetriesExhausted(t *testing.T) {
-	fail := func(context.Context, int, []event.JobEvent) error { return errors.New("unavailable") }
+	// Not sent (logger.ErrNotSent): the events certainly are not stored,
+	// so giving up on them is a drop, not an unknown outcome.
+	fail := func(context.Context, int, []event.JobEvent) error {
+		return fmt.Errorf("unavailable: %w", logger.ErrNotSent)
+	}
 	t.Run("spilled", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			s := &fakeStore{respond: fail}
@@ -390,7 +394,10 @@ func TestCloseWithDeadStoreReportsEverything(t *testing.T) {
 				if !errors.As(err, &ce) || !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("Close = %v, want *CloseError wrapping DeadlineExceeded", err)
 				}
-				want := logger.CloseError{NotStored: 10, Dropped: 10, Err: ce.Err}
+				// Without a spill, the events of the call in flight were sent
+				// and never acknowledged: outcome unknown; the rest dropped.
+				inFlight := len(s.call(0))
+				want := logger.CloseError{NotStored: 10, Dropped: 10 - inFlight, OutcomeUnknown: inFlight, Err: ce.Err}
 				if withSpill {
 					want = logger.CloseError{NotStored: 10, Spilled: 10, Err: ce.Err}
 					equalIDs(t, "spilled", sp.ids(), ids)
@@ -399,7 +406,7 @@ func TestCloseWithDeadStoreReportsEverything(t *testing.T) {
 					t.Errorf("CloseError %+v, want %+v", *ce, want)
 				}
 				st := l.Stats()
-				if withSpill && st.Spilled != 10 || !withSpill && st.Dropped.Closed != 10 {
+				if withSpill && st.Spilled != 10 || !withSpill && (st.Dropped.Closed != uint64(10-inFlight) || st.OutcomeUnknown != uint64(inFlight)) {
 					t.Errorf("stats %+v", st)
 				}
 				if err := l.Log(ev(1)); !errors.Is(err, logger.ErrClosed) {
@@ -747,7 +754,9 @@ func TestSpillWhileStoreHangs(t *testing.T) {
 
 func TestFlushReportsSpilled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := &fakeStore{respond: func(context.Context, int, []event.JobEvent) error { return errors.New("down") }}
+		s := &fakeStore{respond: func(context.Context, int, []event.JobEvent) error {
+			return fmt.Errorf("down: %w", logger.ErrNotSent)
+		}}
 		sp := &fakeSpill{t: t}
 		sp.failWrite.Store(true)
 		l := newLogger(t, s, logger.WithSpill(sp), logger.WithRetry(1, time.Millisecond, time.Millisecond))

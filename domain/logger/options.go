@@ -25,10 +25,6 @@ const (
 // the first drop is reported at once, later ones at most this often.
 const dropWarnEvery = 10 * time.Second
 
-// closeSpillTimeout bounds writing the remainder to the spill once Close's
-// ctx has ended.
-const closeSpillTimeout = time.Second
-
 // OverflowPolicy says what happens to an event logged while the buffer holds
 // MaxBufferSize events.
 type OverflowPolicy uint8
@@ -70,12 +66,16 @@ const (
 	// event.ErrInvalid); it is never retried.
 	DropRejected
 	// DropRetriesExhausted: the retries were used up and no Spill is
-	// configured.
+	// configured, and the store said the last try was not sent
+	// (ErrNotSent); otherwise the event counts as outcome unknown.
 	DropRetriesExhausted
-	// DropSpillFailed: the retries were used up and the Spill failed too.
+	// DropSpillFailed: the retries were used up and the Spill failed too
+	// (the same proviso as DropRetriesExhausted).
 	DropSpillFailed
 	// DropClosed: Close's ctx ended before the event was stored, and it
-	// could not be spilled (no Spill, or the Spill failed).
+	// could not be spilled (no Spill, or the Spill failed). An event that
+	// was sent and never acknowledged is not dropped but counted as
+	// outcome unknown (Stats.OutcomeUnknown).
 	DropClosed
 )
 
@@ -114,6 +114,7 @@ type config struct {
 	breakerCooldown  time.Duration
 	log              *slog.Logger
 	storeTimeout     time.Duration
+	lookup           Lookup
 }
 
 func newConfig(opts []Option) config {
@@ -150,8 +151,8 @@ func newConfig(opts []Option) config {
 // sustained 512-byte events into JetStream match natscli's async publisher
 // (docs/performance.md), with 500 they reach about 0.95 of it.
 //
-// Default 2000. Values less than one select the default; values above the
-// max buffer size are lowered to it.
+// Default 2000. Range 1 to the max buffer size: values less than one
+// select the default; values above the max buffer size are lowered to it.
 func WithBatchSize(n int) Option {
 	return func(c *config) {
 		if n >= 1 {
@@ -168,7 +169,8 @@ func WithBatchSize(n int) Option {
 // wait far less: the interval is an upper bound and a safety net against a
 // missed wake-up, not a delay.
 //
-// Default 100ms. Values less than or equal to zero select the default.
+// Default 100ms. Range: any positive duration; values less than or equal
+// to zero select the default.
 func WithFlushInterval(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -184,8 +186,8 @@ func WithFlushInterval(d time.Duration) Option {
 // bounds memory whatever the length of an outage; beyond it the overflow
 // policy applies (after spilling, when a Spill is configured).
 //
-// Default 20,000 (ten default batches). Values less than one select the
-// default.
+// Default 20,000 (ten default batches). Range: at least 1; values less
+// than one select the default.
 func WithMaxBufferSize(n int) Option {
 	return func(c *config) {
 		if n >= 1 {
@@ -204,8 +206,9 @@ func WithMaxBufferSize(n int) Option {
 // half of it and all of it). Retries send the same event IDs, which the
 // store de-duplicates.
 //
-// Defaults 5 attempts, 50ms, 5s. attempts less than one, and backoffs less
-// than or equal to zero, select their default; a maxBackoff below
+// Defaults 5 attempts, 50ms, 5s. Ranges: attempts at least 1, backoffs
+// positive; attempts less than one, and backoffs less than or equal to
+// zero, select their default; a maxBackoff below
 // initialBackoff is raised to it. To ride out any outage in memory without
 // a spill, pass math.MaxInt attempts: memory stays bounded by the max
 // buffer size and the overflow policy.
@@ -229,7 +232,8 @@ func WithRetry(attempts int, initialBackoff, maxBackoff time.Duration) Option {
 // WithOverflow sets what happens to an event logged while the buffer is
 // full; see OverflowPolicy.
 //
-// Default DropOldest. An unknown policy selects the default.
+// Default DropOldest. Range: DropOldest, DropNewest, Block; an unknown
+// policy selects the default.
 func WithOverflow(p OverflowPolicy) Option {
 	return func(c *config) {
 		switch p {
@@ -248,7 +252,8 @@ func WithOverflow(p OverflowPolicy) Option {
 // Spill already holds events when New is called (a previous process), they
 // are replayed first.
 //
-// Default none: such events are dropped and counted. nil means none.
+// Default none: such events are dropped and counted. Range: any Spill;
+// nil means none (the default).
 func WithSpill(s Spill) Option {
 	return func(c *config) { c.spill = s }
 }
@@ -258,7 +263,7 @@ func WithSpill(s Spill) Option {
 // block and must not call the Logger.
 //
 // Default none (errors are still counted in Stats and logged at debug
-// level). nil means none.
+// level). Range: any function; nil means none (the default).
 func WithErrorHandler(fn func(error)) Option {
 	return func(c *config) { c.onError = fn }
 }
@@ -268,8 +273,8 @@ func WithErrorHandler(fn func(error)) Option {
 // caller of Log for DropOverflow, the logger's goroutines otherwise. It
 // must be fast, must not block and must not call the Logger.
 //
-// Default none (drops are still counted and reported through slog). nil
-// means none.
+// Default none (drops are still counted and reported through slog). Range:
+// any function; nil means none (the default).
 func WithDropHandler(fn func(ev event.JobEvent, reason DropReason)) Option {
 	return func(c *config) { c.onDrop = fn }
 }
@@ -281,8 +286,9 @@ func WithDropHandler(fn func(ev event.JobEvent, reason DropReason)) Option {
 // events queue, spill and overflow as usual. Calls that are not made do not
 // use up a batch's retry attempts.
 //
-// Defaults 5 failures and 1s. A threshold less than one or a cooldown less
-// than or equal to zero selects its default.
+// Defaults 5 failures and 1s. Ranges: threshold at least 1, cooldown
+// positive; a threshold less than one or a cooldown less than or equal to
+// zero selects its default.
 func WithCircuitBreaker(threshold int, cooldown time.Duration) Option {
 	return func(c *config) {
 		c.breakerThreshold = DefaultBreakerThreshold
@@ -300,17 +306,19 @@ func WithCircuitBreaker(threshold int, cooldown time.Duration) Option {
 // at once, then at most one summary every 10 s) and, at debug level, store
 // errors. They never go through the Store.
 //
-// Default slog.Default() at the time New is called. nil selects the
-// default.
+// Default slog.Default() at the time New is called. Range: any
+// *slog.Logger; nil selects the default.
 func WithSlog(l *slog.Logger) Option {
 	return func(c *config) { c.log = l }
 }
 
-// WithStoreTimeout sets the deadline of every StoreBatch call, and of every
-// Spill write outside Close. A call that times out counts as failed and is
-// retried with the same event IDs.
+// WithStoreTimeout sets the deadline of every StoreBatch call and of every
+// Spill write (once Close has begun, Close's own bound applies too, see
+// CloseGrace). A call that times out counts as failed and is retried with
+// the same event IDs.
 //
-// Default 5s. Values less than or equal to zero select the default.
+// Default 5s. Range: any positive duration; values less than or equal to
+// zero select the default.
 func WithStoreTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -319,4 +327,17 @@ func WithStoreTimeout(d time.Duration) Option {
 			c.storeTimeout = DefaultStoreTimeout
 		}
 	}
+}
+
+// WithLookup sets how the logger checks, before re-publishing an event of
+// unknown outcome that is older than most of the store's de-duplication
+// window, whether the store holds it already (see Lookup). Use it when the
+// Store passed to New wraps one that implements Lookup (a decorator that
+// does not itself), passing the inner store.
+//
+// Default: the Store itself if it implements Lookup, else none (events
+// are re-published relying on the store's own de-duplication only). Range:
+// any Lookup; nil selects the default.
+func WithLookup(lk Lookup) Option {
+	return func(c *config) { c.lookup = lk }
 }

@@ -35,6 +35,7 @@ func TestOptionsDefaultsAndInvalidValues(t *testing.T) {
 		}},
 		{"store timeout 0", WithStoreTimeout(0), func(c config) bool { return c.storeTimeout == 5*time.Second }},
 		{"nil slog", WithSlog(nil), func(c config) bool { return c.log != nil }},
+		{"nil lookup selects the default (the Store's own, if any)", WithLookup(nil), func(c config) bool { return c.lookup == nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,27 +43,6 @@ func TestOptionsDefaultsAndInvalidValues(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		})
-	}
-}
-
-func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
-	c := newConfig([]Option{WithRetry(10, 100*time.Millisecond, time.Second)})
-	tests := []struct {
-		attempt  int
-		min, max time.Duration
-	}{
-		{1, 50 * time.Millisecond, 100 * time.Millisecond},
-		{2, 100 * time.Millisecond, 200 * time.Millisecond},
-		{4, 400 * time.Millisecond, 800 * time.Millisecond},
-		{5, 500 * time.Millisecond, time.Second},
-		{50, 500 * time.Millisecond, time.Second},
-	}
-	for _, tt := range tests {
-		for range 100 {
-			if d := c.backoff(tt.attempt); d < tt.min || d > tt.max {
-				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", tt.attempt, d, tt.min, tt.max)
-			}
-		}
 	}
 }
 

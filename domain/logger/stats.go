@@ -5,11 +5,12 @@ import "time"
 // Stats is a snapshot of a Logger's counters. Counters only grow; gauges
 // (BufferDepth, InFlight, SpillPending, BreakerOpen) are current values.
 //
-// Every accepted event ends in exactly one of Stored, Dropped or the spill,
-// or is still in BufferDepth, with one exception: events spilled while their
-// store call was in flight count as Spilled and, if that call then
-// succeeds, as Stored too (and as Replayed when the spill is replayed; the
-// store de-duplicates them by event ID).
+// Every accepted event ends in exactly one of Stored, Dropped (by reason,
+// Rejected included), OutcomeUnknown or the spill, or is still in
+// BufferDepth, with one exception: events spilled while their store call
+// was in flight count as Spilled and, if that call then succeeds, as Stored
+// too (and as Replayed when the spill is replayed; the store de-duplicates
+// them by event ID).
 type Stats struct {
 	Logged   uint64 // events accepted by Log, LogCtx and LogSync
 	Refused  uint64 // events not accepted because the buffer was full (Block policy)
@@ -18,6 +19,16 @@ type Stats struct {
 	Dropped  Drops  // accepted events discarded, by reason
 	Spilled  uint64 // events written to the Spill
 	Replayed uint64 // events moved from the Spill to the store
+	// OutcomeUnknown counts events the logger gave up on (Close's deadline,
+	// retries used up without a Spill, a failed Spill) after a publish that
+	// was sent and never acknowledged: they may be stored. See
+	// ErrOutcomeUnknown.
+	OutcomeUnknown uint64
+	// FoundStored counts events left out of a re-publish (a retry or a
+	// replay) because the store's Lookup found them stored already: their
+	// earlier publish of unknown outcome had arrived. They count as Stored
+	// (or Replayed) too.
+	FoundStored uint64
 
 	Batches       uint64 // StoreBatch calls made, replays included
 	FailedBatches uint64 // StoreBatch calls that did not store every event

@@ -30,7 +30,18 @@ type Store interface {
 // retries, or a buffer that would overflow) so they can be replayed, in
 // order, once the Store is healthy. The file adapter implements it.
 type Spill interface {
-	// StoreBatch appends the events durably, in order.
+	// StoreBatch appends the events durably, in order. Its error follows
+	// the Store contract: nil means every event is written; a *BatchError
+	// with one entry per event says which were not, an entry wrapping
+	// event.ErrInvalid being a refusal the logger drops (DropRejected)
+	// rather than retries; any other error fails every event. The logger
+	// counts the events written as spilled whatever happened to the
+	// others, except when it spills the batch of a store call in flight:
+	// that write counts only if it took every event, so an event may be
+	// written twice (the file spill keeps one copy per ID; a copy
+	// replayed is one more resend of the same ID). The logger waits for
+	// the call at most until Close's bound (see CloseGrace); it must
+	// honour ctx.
 	StoreBatch(ctx context.Context, events []event.JobEvent) error
 	// Replay calls fn with spilled events in the order they were spilled, in
 	// batches of at most max events. A batch for which fn returns nil is

@@ -25,6 +25,9 @@ type fakeSource struct {
 	dlqErr  error // DeadLetter fails with it while set
 	dlqFail int   // DeadLetter fails this many more times
 	dlqCall int   // DeadLetter calls
+	// termFail makes this many Term calls fail; the message then comes
+	// back as a redelivery (as after a lost Term and an expired AckWait).
+	termFail int
 
 	delivered map[uint64]uint64   // highest delivery number per sequence
 	first     map[uint64]*fakeMsg // first delivery per sequence
@@ -230,6 +233,16 @@ func (m *fakeMsg) Nak(d time.Duration) error {
 	return err
 }
 func (m *fakeMsg) Term(reason string) error {
+	m.src.mu.Lock()
+	fail := m.src.termFail > 0
+	if fail {
+		m.src.termFail--
+	}
+	m.src.mu.Unlock()
+	if fail {
+		m.src.redeliver(m.seq)
+		return errors.New("term lost")
+	}
 	return m.settle(settlement{kind: "term", reason: reason})
 }
 func (m *fakeMsg) InProgress() error {

@@ -53,14 +53,45 @@ func (p *Processor) enqueueJob(f *flight, rec event.Record) {
 	p.work.Add(1)
 	go func() {
 		defer p.work.Done()
-		defer p.release()
-		p.runJob(k, q, queued{f, rec})
+		s := &slot{held: true}
+		defer p.releaseSlot(s)
+		p.runJob(k, q, queued{f, rec}, s)
 	}()
 }
 
-func (p *Processor) runJob(k jobKey, q *jobQueue, it queued) {
+// slot is a job goroutine's handler slot. The goroutine gives it back while
+// one of its events waits on the dead-letter sink (see deadLetter), and
+// takes one again before the job's next event.
+type slot struct{ held bool }
+
+func (p *Processor) releaseSlot(s *slot) {
+	if s.held {
+		s.held = false
+		p.release()
+	}
+}
+
+// takeSlot makes sure s holds a slot; false if Stop began first.
+func (p *Processor) takeSlot(s *slot) bool {
+	if !s.held {
+		if !p.acquire() {
+			return false
+		}
+		s.held = true
+	}
+	return true
+}
+
+// runJob handles a job's events one at a time: the next starts only once
+// the one before is settled (acked, dead-lettered and terminated, or
+// handed back by Stop).
+func (p *Processor) runJob(k jobKey, q *jobQueue, it queued, s *slot) {
 	for {
-		p.processInPlace(it.f, it.rec)
+		if p.takeSlot(s) {
+			p.processInPlace(it.f, it.rec, s)
+		} else {
+			p.abandon(it.f)
+		}
 		p.jobs.mu.Lock()
 		if len(q.items) == 0 {
 			delete(p.jobs.m, k)
@@ -76,16 +107,18 @@ func (p *Processor) runJob(k jobKey, q *jobQueue, it queued) {
 
 // processInPlace handles one delivery, retrying a failure here (with
 // backoff, the message held and so kept in progress) rather than by
-// redelivery, so the job's later events wait for it.
-func (p *Processor) processInPlace(f *flight, rec event.Record) {
+// redelivery, so the job's later events wait for it. The handler calls of
+// one event — in place and on redeliveries to this processor — are at most
+// MaxDeliveries; then it is dead-lettered, the job waiting until the letter
+// is written (deadLetter with s).
+func (p *Processor) processInPlace(f *flight, rec event.Record, s *slot) {
 	if p.stopping() {
 		p.abandon(f)
 		return
 	}
 	d := f.msg.Delivery()
-	n := p.memo.deliveries(d)
-	if n > p.cfg.maxDeliveries {
-		p.giveUp(f, p.overLimit(f, rec, n))
+	n, owed := p.admit(f, rec, s)
+	if owed {
 		return
 	}
 	for attempt := n; ; attempt++ {
@@ -100,13 +133,13 @@ func (p *Processor) processInPlace(f *flight, rec event.Record) {
 			return
 		}
 		p.c.failed.Add(1)
+		p.memo.failed(d.Seq, err)
 		if attempt >= p.cfg.maxDeliveries {
 			l := p.letter(f.msg, rec, ReasonFailed, err)
 			l.Delivery.NumDelivered = attempt // deliveries plus retries in place
-			p.giveUp(f, l)
+			p.deadLetter(f, l, s)
 			return
 		}
-		p.memo.failed(d.Seq, err)
 		p.c.retried.Add(1)
 		delay := p.cfg.backoff(attempt)
 		p.log.Warn("handler failed; retrying in place", "job_id", rec.Event.JobID,

@@ -7,10 +7,12 @@ import "sync"
 const memoSize = 4096
 
 // memo remembers, per stream sequence, what one delivery learnt for the
-// next: the last handler error, a dead letter owed (its write failed and
-// the message was nak'd), and how many redeliveries arrived while the
-// sequence was held (dropped as duplicates, not the event's fault). An
-// entry is forgotten when its message is acked or terminated.
+// next: the last handler error and how many handler calls failed (so that
+// in-place retries and redeliveries share one MaxDeliveries budget), a
+// dead letter owed (its write or the Term after it failed), and how many
+// redeliveries arrived while the sequence was held (dropped as
+// duplicates, not the event's fault). An entry is forgotten when its
+// message is acked or terminated.
 type memo struct {
 	mu    sync.Mutex
 	m     map[uint64]*memoEntry
@@ -19,6 +21,7 @@ type memo struct {
 
 type memoEntry struct {
 	err     error  // last handler error
+	calls   uint64 // failed handler calls (runs of the event's handlers)
 	owed    string // reason of a dead letter not yet written, or ""
 	dropped uint64 // redeliveries dropped while held
 }
@@ -50,12 +53,15 @@ func (mm *memo) entry(seq uint64) *memoEntry {
 	return e
 }
 
+// failed records a failed run of seq's handlers.
 func (mm *memo) failed(seq uint64, err error) {
 	if seq == 0 {
 		return
 	}
 	mm.mu.Lock()
-	mm.entry(seq).err = err
+	e := mm.entry(seq)
+	e.err = err
+	e.calls++
 	mm.mu.Unlock()
 }
 

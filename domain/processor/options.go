@@ -55,11 +55,17 @@ func WithHandlerTimeout(d time.Duration) Option {
 	}
 }
 
-// WithMaxDeliveries sets on which delivery a failing event is given up:
-// after its n-th failed delivery it is dead-lettered and terminated. n = 1
-// never retries. Default 5; n < 1 keeps the default. The source's own
-// redelivery limit (JetStream MaxDeliver) must be unlimited or ≥ n, or the
-// source stops redelivering before the processor can dead-letter.
+// WithMaxDeliveries sets on which attempt a failing event is given up:
+// after its n-th failed attempt it is dead-lettered and terminated. n = 1
+// never retries. It is an upper bound on the handler calls one processor
+// makes for one event, counting redeliveries and (WithJobOrdering) retries
+// in place together: a redelivery after a dead letter that could not be
+// written, or after a lost Term, is dead-lettered without calling the
+// handlers again. A processor that did not see the earlier attempts
+// (another instance, a restart) starts from the source's delivery count.
+// Default 5; n < 1 keeps the default. The source's own redelivery limit
+// (JetStream MaxDeliver) must be unlimited or ≥ n, or the source stops
+// redelivering before the processor can dead-letter.
 func WithMaxDeliveries(n int) Option {
 	return func(c *config) {
 		if n >= 1 {
@@ -115,18 +121,32 @@ func WithDeadLetter(s DeadLetterSink) Option {
 
 // WithMiddleware wraps every handler registered afterwards and before, in
 // the order given (the first is outermost), inside the processor's own
-// recover and timeout middlewares.
+// recover and timeout middlewares. Default none; a nil middleware is
+// skipped.
 func WithMiddleware(mw ...Middleware) Option {
-	return func(c *config) { c.middlewares = append(c.middlewares, mw...) }
+	return func(c *config) {
+		for _, m := range mw {
+			if m != nil {
+				c.middlewares = append(c.middlewares, m)
+			}
+		}
+	}
 }
 
 // WithJobOrdering serialises each job: the events of one job (same
 // environment, service and job id) are handled one at a time in delivery
-// order, and a failed event is retried in place (with backoff, up to
-// MaxDeliveries) before the job's next event is handled; different jobs
-// still run concurrently up to MaxConcurrent. Without it, events of one job
-// may be handled concurrently and a retried event after its successors. See
-// docs/processor.md for what this guarantees with several instances.
+// order, and the job's next event starts only once the one before is
+// settled — acked, or dead-lettered and terminated. A failed event is
+// retried in place (with backoff, the message held, up to MaxDeliveries
+// attempts in all) and then dead-lettered; if the dead-letter sink keeps
+// failing, the event is not nak'd but stays held (reported in progress)
+// while the write is retried with backoff until it succeeds, and its job
+// waits — the job gives its handler slot back meanwhile, so other jobs go
+// on. Only Stop hands such an event back (Nak(0)), the letter owed.
+// Different jobs run concurrently up to MaxConcurrent. Without it, events
+// of one job may be handled concurrently and a retried event after its
+// successors. See docs/processor.md for what this guarantees with several
+// instances.
 func WithJobOrdering() Option { return func(c *config) { c.jobOrdering = true } }
 
 func defaults() config {

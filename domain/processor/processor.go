@@ -76,6 +76,10 @@ func New(src Source, opts ...Option) *Processor {
 	return p
 }
 
+// Source returns the Source p reads, so that callers can reach its own
+// counters (jsconsume.Source's Restarts, Recreations, AckFloor).
+func (p *Processor) Source() Source { return p.src }
+
 // Handle registers h for events of type t and returns a func that removes
 // it (calling it again does nothing). An unknown type or a nil handler is
 // an error wrapping event.ErrInvalid.
@@ -298,9 +302,8 @@ func (p *Processor) release() { <-p.sem }
 // process handles one delivery and settles it (not in ordered mode).
 func (p *Processor) process(f *flight, rec event.Record) {
 	d := f.msg.Delivery()
-	n := p.memo.deliveries(d)
-	if n > p.cfg.maxDeliveries {
-		p.giveUp(f, p.overLimit(f, rec, n))
+	n, owed := p.admit(f, rec, nil)
+	if owed {
 		return
 	}
 	err := p.run(f.msg, rec)
@@ -312,11 +315,11 @@ func (p *Processor) process(f *flight, rec event.Record) {
 		p.abandon(f)
 	default:
 		p.c.failed.Add(1)
+		p.memo.failed(d.Seq, err)
 		if n >= p.cfg.maxDeliveries {
 			p.giveUp(f, p.letter(f.msg, rec, ReasonFailed, err))
 			return
 		}
-		p.memo.failed(d.Seq, err)
 		p.c.retried.Add(1)
 		delay := p.cfg.backoff(n)
 		p.log.Warn("handler failed; event will be redelivered", "job_id", rec.Event.JobID,
@@ -325,9 +328,29 @@ func (p *Processor) process(f *flight, rec event.Record) {
 	}
 }
 
-// overLimit is the letter of a delivery beyond MaxDeliveries: the dead
-// letter an earlier delivery owed (its write failed), or a "redelivered
-// too often" one carrying the last handler error if there was one.
+// admit decides whether a delivery may run its handlers. It returns the
+// number of the handler call about to be made — the delivery's count (less
+// redeliveries dropped while held) or one more than the failed calls this
+// processor already made for the sequence, whichever is more, so that
+// in-place retries and redeliveries share the MaxDeliveries budget — and
+// owed = true when it gave the message up instead (deadLetter with s): a
+// dead letter an earlier delivery owed (its write or its Term failed), or
+// a delivery beyond MaxDeliveries.
+func (p *Processor) admit(f *flight, rec event.Record, s *slot) (n uint64, owed bool) {
+	d := f.msg.Delivery()
+	e := p.memo.get(d.Seq)
+	n = max(p.memo.deliveries(d), e.calls+1)
+	if e.owed != "" || n > p.cfg.maxDeliveries {
+		p.deadLetter(f, p.overLimit(f, rec, n), s)
+		return n, true
+	}
+	return n, false
+}
+
+// overLimit is the letter of a delivery that may not run its handlers:
+// the dead letter an earlier delivery owed (its write or its Term failed),
+// or a "redelivered too often" one carrying the last handler error if
+// there was one.
 func (p *Processor) overLimit(f *flight, rec event.Record, n uint64) Letter {
 	d := f.msg.Delivery()
 	e := p.memo.get(d.Seq)
@@ -403,10 +426,18 @@ func (p *Processor) nak(f *flight, delay time.Duration) {
 	p.settle(f.msg.Nak(delay))
 }
 
-func (p *Processor) term(f *flight, reason string) {
+// term terminates a message given up on (l). The letter stays owed until
+// the source accepts the Term, so that a redelivery — after a refused
+// Term, or one racing it — is dead-lettered again (the sink
+// de-duplicates) and terminated without calling the handlers.
+func (p *Processor) term(f *flight, l Letter) {
+	p.memo.owe(f.seq, l.Reason, l.Err)
 	p.flights.release(f)
+	if err := f.msg.Term(l.Reason); err != nil {
+		p.settle(err)
+		return
+	}
 	p.memo.forget(f.seq)
-	p.settle(f.msg.Term(reason))
 }
 
 // abandon hands a message back for immediate redelivery.
@@ -424,13 +455,24 @@ func (p *Processor) letter(m Message, rec event.Record, reason string, err error
 // write is retried in place (deadLetterAttempts in all, with backoff, the
 // message held); then the message is nak'd so that nothing is lost, and
 // the letter is remembered for its next delivery.
-func (p *Processor) giveUp(f *flight, l Letter) {
+func (p *Processor) giveUp(f *flight, l Letter) { p.deadLetter(f, l, nil) }
+
+// deadLetter writes l and terminates f's message. With s nil it is giveUp.
+// With s, the handler slot of a job's goroutine (WithJobOrdering), the
+// message is not nak'd after deadLetterAttempts failed writes — the job's
+// later events must wait until it is settled — but stays held (reported in
+// progress) while the write is retried with the processor's backoff until
+// it succeeds; the job gives its slot back meanwhile, so that other jobs go
+// on. If Stop begins first, the message is abandoned (Nak(0)) with the
+// letter owed, so that a later delivery to this processor dead-letters it
+// without calling the handlers again.
+func (p *Processor) deadLetter(f *flight, l Letter, s *slot) {
 	attrs := []any{"subject", l.Subject, "seq", l.Delivery.Seq, "deliveries", l.Delivery.NumDelivered,
 		"reason", l.Reason, "err", l.Err}
 	if p.cfg.deadLetter == nil {
 		p.log.Error("message given up (no dead-letter sink)", append(attrs, "data", string(l.Data))...)
 		p.c.deadLettered.Add(1)
-		p.term(f, l.Reason)
+		p.term(f, l)
 		return
 	}
 	for attempt := uint64(1); ; attempt++ {
@@ -442,17 +484,32 @@ func (p *Processor) giveUp(f *flight, l Letter) {
 		}
 		p.c.deadLetterErrors.Add(1)
 		delay := p.cfg.backoff(attempt)
-		if attempt >= deadLetterAttempts || !p.pause(delay) {
+		if s != nil && attempt == deadLetterAttempts {
+			p.log.Error("dead letter not written; the message stays held and the job's later events wait while it is retried",
+				append(attrs, "dlq_err", err, "attempt", attempt, "job_id", l.Record.Event.JobID)...)
+			p.releaseSlot(s)
+		}
+		if (s == nil && attempt >= deadLetterAttempts) || !p.pause(delay) {
 			p.memo.owe(l.Delivery.Seq, l.Reason, l.Err)
+			if s != nil {
+				p.log.Warn("stopping with a dead letter not written; message handed back, the letter owed", append(attrs, "dlq_err", err)...)
+				p.abandon(f)
+				return
+			}
 			p.log.Error("dead letter not written; message nak'd to try again", append(attrs, "dlq_err", err)...)
 			p.nak(f, p.cfg.backoff(l.Delivery.NumDelivered))
 			return
 		}
-		p.log.Warn("dead letter not written; retrying", append(attrs, "dlq_err", err, "attempt", attempt, "delay", delay)...)
+		level := slog.LevelWarn
+		if attempt >= deadLetterAttempts {
+			level = slog.LevelDebug // logged at Error once; counted in DeadLetterErrors
+		}
+		p.log.Log(context.Background(), level, "dead letter not written; retrying",
+			append(attrs, "dlq_err", err, "attempt", attempt, "delay", delay)...)
 	}
 	p.log.Warn("message dead-lettered", attrs...)
 	p.c.deadLettered.Add(1)
-	p.term(f, l.Reason)
+	p.term(f, l)
 }
 
 // pause waits d (the message stays held, so in progress); false if Stop

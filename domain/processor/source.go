@@ -19,8 +19,9 @@ import (
 //     network: Stop waits for it only until its own deadline). No deliver
 //     call starts after Consume returned. It returns an error only when it
 //     cannot go on (the processor logs it and calls Consume again after a
-//     backoff); transient faults (a reconnect, a server restart) are
-//     recovered inside Consume and resume from the durable position.
+//     backoff); transient faults (a reconnect, a server restart, a lost
+//     consumer re-created after its last known ack floor) are recovered
+//     inside Consume and resume from the durable position.
 //   - deliver may block (while every handler slot is busy); the source must
 //     not buffer much meanwhile: a message read ahead but not yet passed to
 //     deliver is not reported in progress, so it must reach deliver before
@@ -94,10 +95,15 @@ type Delivery struct {
 //
 // DeadLetter returns nil only once the letter is durable; the processor
 // then terminates the message. On an error the processor tries again a few
-// times, then nak's the message and dead-letters it (same reason, same
-// error) on its next delivery, so nothing is lost; an implementation
-// should therefore de-duplicate by Letter.Delivery.Seq (and the consumer,
-// if several consumers share the sink).
+// times (3 attempts in all, with backoff, the message held); then, without
+// job ordering, it nak's the message and dead-letters it (same reason,
+// same error, no handler call) on its next delivery, so nothing is lost;
+// with WithJobOrdering it keeps the message held and retries until the
+// write succeeds, so that the job's later events wait (see
+// WithJobOrdering). A letter may thus be written more than once (also
+// after a lost Term): an implementation should de-duplicate by
+// Letter.Delivery.Seq (and the consumer, if several consumers share the
+// sink).
 type DeadLetterSink interface {
 	DeadLetter(ctx context.Context, l Letter) error
 }

@@ -24,7 +24,8 @@ type Stats struct {
 	// DeadLetterErrors counts dead-letter writes that failed. Each is
 	// retried in place (3 attempts in all); if the last fails too, the
 	// message is nak'd and dead-lettered, with the same reason and error,
-	// on its next delivery.
+	// on its next delivery — or, with WithJobOrdering, kept held and
+	// retried with backoff until the write succeeds.
 	DeadLetterErrors uint64
 	// Panics and Timeouts count handler calls that panicked or overran the
 	// handler timeout (each is also a failure).

@@ -37,9 +37,20 @@ type WatchOption func(*watchConfig)
 
 // WatchScope limits watching to jobs of one environment and service. By
 // default (and for empty values) jobs of every environment and service
-// match, so a job id used in two services is seen in both.
+// match, so a job id used in two services is seen in both. A value that is
+// not a valid subject token (see event.CheckToken: '.', '*', '>', white
+// space) falls back to that default for its part of the scope, so it never
+// turns into a wildcard or matches another environment's subjects.
 func WatchScope(environment, service string) WatchOption {
-	return func(c *watchConfig) { c.env, c.svc = environment, service }
+	return func(c *watchConfig) {
+		c.env, c.svc = "", ""
+		if event.CheckToken("environment", environment) == nil {
+			c.env = environment
+		}
+		if event.CheckToken("service", service) == nil {
+			c.svc = service
+		}
+	}
 }
 
 // WatchBuffer sets how many events MonitorJob holds for a callback that is
@@ -52,8 +63,8 @@ func WatchBuffer(n int) WatchOption {
 	}
 }
 
-// WatchLogger sets the logger. Default slog.Default(); nil keeps it.
-func WatchLogger(l *slog.Logger) WatchOption {
+// WatchSlog sets the logger. Default slog.Default(); nil keeps it.
+func WatchSlog(l *slog.Logger) WatchOption {
 	return func(c *watchConfig) {
 		if l != nil {
 			c.logger = l

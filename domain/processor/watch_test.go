@@ -158,7 +158,7 @@ func TestMonitorJobCallbackError(t *testing.T) {
 
 func TestMonitorJobSlowCallbackDropsOldest(t *testing.T) {
 	s := newFakeStore()
-	w := NewWatcher(s, WatchBuffer(2), WatchLogger(testLogger(t)))
+	w := NewWatcher(s, WatchBuffer(2), WatchSlog(testLogger(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	first := make(chan struct{})

@@ -73,6 +73,13 @@ type Summary struct {
 	Failures  []FailureGroup // most frequent first
 	Queues    []QueueInfo    // by name
 	Workers   []WorkerInfo   // most recently seen first
+	// Exact is true when no bucket the answer counts reaches outside
+	// [Since, Until): the counts are then exactly those of the events
+	// with timestamps in the query's interval (as of Seq).
+	Exact bool
+	// Behind is how many stream sequences were stored after Seq when the
+	// answer was made (0 from a reader that does not know).
+	Behind uint64
 }
 
 // Reader answers queries from the rollups. The service's aggregator

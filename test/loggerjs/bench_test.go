@@ -50,7 +50,7 @@ type benchFixture struct {
 	st *jsstore.Store
 }
 
-func newBenchFixture(b *testing.B) benchFixture {
+func newBenchFixture(b *testing.B, opts ...jsstore.Option) benchFixture {
 	b.Helper()
 	url := os.Getenv(EnvNATSURL)
 	if url == "" {
@@ -64,7 +64,7 @@ func newBenchFixture(b *testing.B) benchFixture {
 		b.Cleanup(func() { deleteBenchStream(b, admin) })
 	}
 	nc := connect(b, url)
-	return benchFixture{nc: nc, st: newStore(b, nc)}
+	return benchFixture{nc: nc, st: newStore(b, nc, opts...)}
 }
 
 // deleteBenchStream deletes the store's stream on an external server, if
@@ -184,9 +184,17 @@ func closeAndReport(b *testing.B, l *logger.Logger) {
 // BenchmarkSustained512B measures how many 512-byte events per second
 // reach JetStream (acknowledged), b.N events in all:
 //
-//   - logger: the default options (batches of 2000), LogCtx under the
-//     Block policy (the producer waits for room,
-//     nothing is dropped), then Close, which drains; every event stored.
+//   - logger: the default options (batches of 2000, each a JetStream
+//     fast-ingest batch), LogCtx under the Block policy (the producer waits
+//     for room, nothing is dropped), then Close, which drains; every event
+//     stored.
+//   - logger-async: the same over a store with jsstore.PublishAsync (one
+//     asynchronous publish per event, the write path before fast-ingest).
+//   - logger-nomsgid: the same over a store with jsstore.WithoutMsgID (no
+//     Nats-Msg-Id, so no server-side de-dup window).
+//   - store-inflight1/2/4: no logger, a raw loop calling StoreBatch on
+//     batches of 2000 with 1, 2 or 4 calls in flight: what more than one
+//     batch in flight would give (the logger keeps one, for order).
 //   - async-publish-batch500: what natscli's `bench js pub async --dedup
 //     --batch=500` does, in this process: 500 asynchronous publishes with
 //     Nats-Msg-Id, wait for their acks, repeat. The client's ceiling here.
@@ -196,15 +204,18 @@ func closeAndReport(b *testing.B, l *logger.Logger) {
 //     loop.
 func BenchmarkSustained512B(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		opts []logger.Option
+		name  string
+		opts  []logger.Option
+		store []jsstore.Option
 	}{
-		{"logger", nil},
-		{"logger-batch500", []logger.Option{logger.WithBatchSize(500), logger.WithMaxBufferSize(10_000)}},
-		{"logger-batch1000", []logger.Option{logger.WithBatchSize(1000), logger.WithMaxBufferSize(10_000)}},
+		{"logger", nil, nil},
+		{"logger-async", nil, []jsstore.Option{jsstore.WithPublishMode(jsstore.PublishAsync)}},
+		{"logger-nomsgid", nil, []jsstore.Option{jsstore.WithoutMsgID()}},
+		{"logger-batch500", []logger.Option{logger.WithBatchSize(500), logger.WithMaxBufferSize(10_000)}, nil},
+		{"logger-batch1000", []logger.Option{logger.WithBatchSize(1000), logger.WithMaxBufferSize(10_000)}, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			f := newBenchFixture(b)
+			f := newBenchFixture(b, tc.store...)
 			src := newEventSource(b, b.N)
 			l := logger.New(f.st, append([]logger.Option{logger.WithOverflow(logger.Block), logger.WithSlog(quiet)}, tc.opts...)...)
 			ctx := context.Background()
@@ -222,6 +233,9 @@ func BenchmarkSustained512B(b *testing.B) {
 			require.Equal(b, uint64(b.N), s.Stored)
 			b.ReportMetric(float64(s.Stored)/float64(max(1, s.Batches)), "events/batch")
 		})
+	}
+	for _, k := range []int{1, 2, 4} {
+		b.Run("store-inflight"+strconv.Itoa(k), func(b *testing.B) { benchStoreInFlight(b, 2000, k) })
 	}
 	b.Run("async-publish-batch500", func(b *testing.B) { benchAsyncPublish(b, 0, 500) })
 	b.Run("async-publish-window", func(b *testing.B) { benchAsyncPublish(b, 4096, 0) })
@@ -357,5 +371,42 @@ func benchAsyncPublish(b *testing.B, maxPending, barrier int) {
 		}
 	}
 	b.StopTimer()
+	reportRate(b, b.N)
+}
+
+// benchStoreInFlight stores b.N events with StoreBatch on batches of size,
+// at most inflight calls at once (each a fast-ingest batch of its own), no
+// logger. With inflight > 1 batches interleave on the server, so it shows
+// what pipelining batches would give, not something the logger may do as
+// it is (a failed batch would land behind a newer one).
+func benchStoreInFlight(b *testing.B, size, inflight int) {
+	f := newBenchFixture(b)
+	src := newEventSource(b, b.N)
+	batches := make([][]event.JobEvent, 0, b.N/size+1)
+	for i := 0; i < b.N; i += size {
+		evs := make([]event.JobEvent, 0, min(size, b.N-i))
+		for j := i; j < min(i+size, b.N); j++ {
+			evs = append(evs, src.event(j))
+		}
+		batches = append(batches, evs)
+	}
+	ctx := context.Background()
+	sem := make(chan struct{}, inflight)
+	var wg sync.WaitGroup
+	var failed sync.Map
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, evs := range batches {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := f.st.StoreBatch(ctx, evs); err != nil {
+				failed.Store(evs[0].ID, err)
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	failed.Range(func(_, v any) bool { b.Fatal(v); return false })
 	reportRate(b, b.N)
 }

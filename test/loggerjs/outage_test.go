@@ -260,7 +260,10 @@ func TestNoResponders_RetriedUntilStreamBack(t *testing.T) {
 		"no failed batch: %+v", func() any { return l.Stats() })
 	s := l.Stats()
 	require.ErrorIs(t, s.LastError, ports.ErrUnavailable)
-	require.ErrorIs(t, s.LastError, jetstream.ErrNoStreamResponse, "nats.go retried no responders itself, then gave up")
+	// The fast-ingest path sees the server's "no responders" itself; the
+	// async fallback gets it from nats.go after its own retries.
+	require.True(t, errors.Is(s.LastError, nats.ErrNoResponders) || errors.Is(s.LastError, jetstream.ErrNoStreamResponse),
+		"last error names no responders: %v", s.LastError)
 	assert.Zero(t, s.Stored)
 
 	// The stream comes back.

@@ -418,7 +418,7 @@ func TestMonitorJobSlowCallback(t *testing.T) {
 		defer cancel()
 		var logs syncBuffer
 		w := processor.NewWatcher(st, processor.WatchBuffer(buffer),
-			processor.WatchLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			processor.WatchSlog(slog.New(slog.NewTextHandler(&logs, nil))))
 		first := store(ctx, t, st, "job-1", event.TypeStarted)
 
 		stuck := make(chan struct{})

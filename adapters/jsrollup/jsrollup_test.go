@@ -1,0 +1,176 @@
+package jsrollup_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/naq-go/events/adapters/jsrollup"
+	"github.com/naq-go/events/adapters/natsembed/natsembedtest"
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/rollup"
+	"github.com/naq-go/events/domain/subject"
+	"github.com/naq-go/events/ports"
+)
+
+// stream makes stream "ev" on the subjects of domain/subject and publishes
+// n events (job-<i>, completed) plus, at the given positions, a message
+// that is not an event.
+func stream(t *testing.T, nc *nats.Conn, n int, junkAt ...int) jetstream.Stream {
+	t.Helper()
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ev", Subjects: []string{subject.StreamFilter()}})
+	require.NoError(t, err)
+	junk := map[int]bool{}
+	for _, j := range junkAt {
+		junk[j] = true
+	}
+	for i := range n {
+		job := fmt.Sprintf("job-%d", i)
+		ev := event.Completed(job, "w", time.Millisecond, event.WithQueue("q"))
+		subj, err := subject.For("dev", "naq", job, ev.Type)
+		require.NoError(t, err)
+		body, err := ev.AppendJSON(nil)
+		require.NoError(t, err)
+		if junk[i] {
+			body = []byte("not json")
+		}
+		_, err = js.Publish(ctx, subj, body)
+		require.NoError(t, err)
+	}
+	return st
+}
+
+func TestLogReadPendingState(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	ctx := context.Background()
+	st := stream(t, nc, 100, 10)
+	l, err := jsrollup.NewLog(ctx, nc, "ev")
+	require.NoError(t, err)
+
+	s, err := l.State(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, jsrollup.StreamState{First: 1, Last: 100, Msgs: 100}, s)
+
+	var seqs []uint64
+	bad := 0
+	last, err := l.Read(ctx, 5, 20, func(m jsrollup.Msg) bool {
+		seqs = append(seqs, m.Seq)
+		if m.Event == nil {
+			bad++
+		} else {
+			assert.Equal(t, fmt.Sprintf("job-%d", m.Seq-1), m.Event.JobID)
+			assert.Equal(t, "dev", m.Environment)
+		}
+		return true
+	})
+	require.NoError(t, err)
+	assert.EqualValues(t, 20, last)
+	assert.Len(t, seqs, 16)
+	assert.Equal(t, 1, bad, "sequence 11 is not an event")
+
+	// Purge a range: Read skips it, Pending counts without it.
+	require.NoError(t, st.Purge(ctx, jetstream.WithPurgeSequence(51)))
+	require.NoError(t, st.DeleteMsg(ctx, 60))
+	n, err := l.Pending(ctx, 1)
+	require.NoError(t, err)
+	assert.EqualValues(t, 49, n)
+	n, err = l.Pending(ctx, 61)
+	require.NoError(t, err)
+	assert.EqualValues(t, 40, n)
+	seqs = seqs[:0]
+	last, err = l.Read(ctx, 1, 60, func(m jsrollup.Msg) bool { seqs = append(seqs, m.Seq); return true })
+	require.NoError(t, err)
+	assert.EqualValues(t, 59, last)
+	assert.Len(t, seqs, 9, "51…59")
+
+	// A range whose messages are all gone ends at once when the stream
+	// goes on past it …
+	require.NoError(t, st.DeleteMsg(ctx, 70))
+	last, err = l.Read(ctx, 70, 70, func(jsrollup.Msg) bool { t.Error("nothing to deliver"); return true })
+	require.NoError(t, err)
+	assert.Zero(t, last)
+	// … and after the idle time at the end of the stream.
+	require.NoError(t, st.DeleteMsg(ctx, 100))
+	quick, err := jsrollup.NewLog(ctx, nc, "ev", jsrollup.WithIdle(50*time.Millisecond))
+	require.NoError(t, err)
+	last, err = quick.Read(ctx, 100, 100, func(jsrollup.Msg) bool { t.Error("nothing to deliver"); return true })
+	require.NoError(t, err)
+	assert.Zero(t, last)
+
+	_, err = jsrollup.NewLog(ctx, nc, "nope")
+	assert.ErrorIs(t, err, ports.ErrNotFound)
+	_, err = jsrollup.NewLog(ctx, nc, "ev", jsrollup.WithIdle(0))
+	assert.ErrorIs(t, err, ports.ErrInvalid)
+}
+
+func TestStateSaveLoad(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	ctx := context.Background()
+	_, err := jsrollup.NewState(ctx, nc, false, jsrollup.WithBucket("r"))
+	require.ErrorIs(t, err, ports.ErrNotFound, "no bucket yet")
+	s, err := jsrollup.NewState(ctx, nc, true, jsrollup.WithBucket("r"))
+	require.NoError(t, err)
+	r, found, err := s.Load(ctx)
+	require.NoError(t, err)
+	assert.False(t, found)
+	assert.Zero(t, r.Seq())
+
+	at := time.Now().Truncate(time.Minute)
+	for i := uint64(1); i <= 9000; i++ {
+		ev := event.Completed(fmt.Sprintf("j%d", i), "w", time.Duration(i)*time.Millisecond, event.WithQueue("q"), event.WithTimestamp(at))
+		r.Apply(i, "dev", "naq", &ev)
+	}
+	f, err := r.TakeFlush()
+	require.NoError(t, err)
+	require.Len(t, f.Chunks, 3)
+	require.NoError(t, s.Save(ctx, f))
+	want, err := r.Summary(ctx, rollup.Query{})
+	require.NoError(t, err)
+
+	back, found, err := s.Load(ctx)
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.EqualValues(t, 9000, back.Seq())
+	got, err := back.Summary(ctx, rollup.Query{})
+	require.NoError(t, err)
+	assert.Equal(t, want.Counts, got.Counts)
+	assert.Equal(t, want.Durations, got.Durations)
+
+	// A writer that is behind does not replace the head.
+	old := rollup.New()
+	ev := event.Started("j1", "w", "async", event.WithTimestamp(at))
+	old.Apply(1, "dev", "naq", &ev)
+	of, err := old.TakeFlush()
+	require.NoError(t, err)
+	of.Chunks = nil // only its head
+	require.NoError(t, s.Save(ctx, of))
+	back, _, err = s.Load(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 9000, back.Seq(), "the head covering more stays")
+
+	// A chunk that does not decode is ErrCorrupt; Reset clears the bucket.
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	kv, err := js.KeyValue(ctx, "r")
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, "chunk.1", []byte("{"))
+	require.NoError(t, err)
+	_, _, err = s.Load(ctx)
+	require.ErrorIs(t, err, rollup.ErrCorrupt)
+	require.NoError(t, s.Reset(ctx))
+	_, found, err = s.Load(ctx)
+	require.NoError(t, err)
+	assert.False(t, found)
+
+	_, err = jsrollup.NewState(ctx, nc, true, jsrollup.WithBucket("a.b"))
+	assert.ErrorIs(t, err, ports.ErrInvalid)
+}

@@ -1,0 +1,155 @@
+package jsstore
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/ports"
+)
+
+// ErrPermission marks an event the NATS server refused because the
+// connection's user may not publish to the event's subject. The server
+// answers such a publish with an asynchronous -ERR (never an
+// acknowledgement), so StoreBatch recognises it from the connection's
+// record of refusals (see WithPublishDenied). The event's error wraps
+// ports.ErrInvalid as well: the refusal is permanent for this user, so the
+// logger drops the event (DropRejected) instead of retrying or spilling it.
+var ErrPermission = errors.New("jsstore: NATS publish permission denied")
+
+// WithPublishDenied sets how StoreBatch learns that the NATS server refused
+// a publish for lack of permission: fn(subject, since) reports whether the
+// server refused a publish to subject at or after since. It is called
+// after a publish of the batch failed or while its acknowledgements are
+// late, from the goroutine calling StoreBatch; it must be cheap and safe
+// for concurrent use. An event whose subject fn reports refused fails with
+// an error wrapping ErrPermission and ports.ErrInvalid; its batch's other
+// events are stored.
+//
+// Default (nil): the connection's nats.Conn.LastError, a permission
+// violation naming the subject that arrived after the batch began.
+// LastError holds only the latest error, so of several refused subjects in
+// one batch only the last refused one is recognised per attempt; the
+// others fail as unavailable and are recognised when retried. A connection
+// made by app/natsconn records every refusal (natsconn.PublishDenied).
+// There is no bad value.
+func WithPublishDenied(fn func(subject string, since time.Time) bool) Option {
+	return func(c *config) { c.pub.denied = fn }
+}
+
+// deniedRe extracts the subject of a publish permission violation from the
+// server's -ERR as nats.go reports it.
+var deniedRe = regexp.MustCompile(`(?i)permissions violation for publish to "([^"]+)"`)
+
+// denials answers, for one StoreBatch call begun at since, whether the
+// server refused a publish to a subject since then.
+type denials struct {
+	s      *Store
+	since  time.Time
+	before error // the connection's LastError at since (default only)
+}
+
+func (s *Store) newDenials() denials {
+	d := denials{s: s, since: time.Now()}
+	if s.cfg.pub.denied == nil {
+		d.before = s.nc.LastError()
+	}
+	return d
+}
+
+// denied reports whether the server refused a publish to subject since
+// the batch began.
+func (d *denials) denied(subject string) bool {
+	if subject == "" {
+		return false
+	}
+	if fn := d.s.cfg.pub.denied; fn != nil {
+		return fn(subject, d.since)
+	}
+	return d.lastRefused() == subject
+}
+
+// lastRefused is the subject of the connection's LastError when it is a
+// publish permission violation that arrived since the batch began, else "".
+func (d *denials) lastRefused() string {
+	err := d.s.nc.LastError()
+	if !errors.Is(err, nats.ErrPermissionViolation) {
+		return ""
+	}
+	// Both are nats.go's wrapped permission errors (pointers): a new
+	// refusal, even of the same subject, is a new value.
+	if errors.Is(d.before, nats.ErrPermissionViolation) && err == d.before { //nolint:errorlint // identity, not kind
+		return ""
+	}
+	if m := deniedRe.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// deniedError is the permanent error of an event whose publish to subject
+// the server refused.
+func (s *Store) deniedError(ev *event.JobEvent, subject string) error {
+	// The service's filter ("naq.events.prod.billing.*.*") as a grant
+	// ("naq.events.prod.billing.>").
+	grant, err := s.scheme.Service(s.cfg.env, s.cfg.svc)
+	if err != nil {
+		grant = subject
+	} else {
+		for strings.HasSuffix(grant, ".*") {
+			grant = strings.TrimSuffix(grant, ".*")
+		}
+		grant += ".>"
+	}
+	return fmt.Errorf("event %s (job %s, %s): %w (%w): the NATS user may not publish to %q; "+
+		"grant it publish on %q (see Security in docs/operations.md)",
+		ev.ID, ev.JobID, ev.Type, ErrPermission, ports.ErrInvalid, subject, grant)
+}
+
+// first returns the position in idx of the first message of b whose
+// publish the server refused since the batch began, or -1.
+func (d *denials) first(b *batchMsgs, idx []int) int {
+	if d.s.cfg.pub.denied == nil { // one LastError for the whole batch
+		subj := d.lastRefused()
+		if subj == "" {
+			return -1
+		}
+		for k, i := range idx {
+			if b.msgs[i].Subject == subj {
+				return k
+			}
+		}
+		return -1
+	}
+	for k, i := range idx {
+		if d.denied(b.msgs[i].Subject) {
+			return k
+		}
+	}
+	return -1
+}
+
+// dropDenied fails for good the events among todo[:n] (sent, not
+// confirmed) whose publish the server refused for lack of permission, and
+// returns todo without them and how many they were.
+func (s *Store) dropDenied(events []event.JobEvent, b *batchMsgs, todo []int, n int, den *denials, errs []error) ([]int, int) {
+	n = min(n, len(todo))
+	if den.first(b, todo[:n]) < 0 {
+		return todo, 0
+	}
+	kept := make([]int, 0, len(todo))
+	for _, i := range todo[:n] {
+		if subj := b.msgs[i].Subject; den.denied(subj) {
+			errs[i] = s.deniedError(&events[i], subj)
+			continue
+		}
+		kept = append(kept, i)
+	}
+	refused := n - len(kept)
+	return append(kept, todo[n:]...), refused
+}

@@ -1,0 +1,131 @@
+package logger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+)
+
+// Exactly once beyond the store's de-duplication window.
+//
+// A store de-duplicates a re-published event by id only within its window
+// (JetStream: the stream's duplicate window). An event whose publish had an
+// unknown outcome (sent, never acknowledged) may be stored already; once
+// its first such publish is older than most of the window, re-publishing
+// it could store it twice. So before re-publishing such an event, on a
+// retry or a spill replay, the logger asks the store's Lookup whether it is
+// stored, and leaves out what is (counted as stored, and as FoundStored).
+//
+// Which events are asked about:
+//   - a retry from memory: events whose sentAt (their first publish of
+//     unknown outcome) is at least lookupAge(window) ago;
+//   - a replay from the Spill, which does not keep sentAt: every event
+//     whose own Timestamp is at least lookupAge(window) ago (an event is
+//     published after it happened, so this is a superset).
+//
+// Events never sent, or sent recently, go out without a lookup: the window
+// de-duplicates them. A store without a window (DedupWindow 0, as jsstore
+// publishing without Nats-Msg-Id) gets no such help, so then every event
+// of unknown outcome is looked up before a retry, and every replayed event
+// before the replay.
+
+// lookupAge is the age from which an event is looked up before it is
+// re-published: three quarters of the window, leaving a quarter of margin
+// for the time between the server storing a message and the logger
+// learning nothing about it.
+func lookupAge(window time.Duration) time.Duration {
+	window = max(window, 0)
+	return window - window/4
+}
+
+// lookupFor reports which of evs must be looked up before a re-publish at
+// now, given when each was first sent with an unknown outcome (sentAt, or,
+// if nil, the events' own timestamps). It returns nil when none must, or
+// when the store has no Lookup. A window of 0 (the store does not
+// de-duplicate) makes every such event one to look up.
+func (l *Logger) lookupFor(evs []event.JobEvent, sentAt []time.Time, now time.Time) []bool {
+	if l.lookup == nil {
+		return nil
+	}
+	age := lookupAge(l.window)
+	var check []bool
+	for i := range evs {
+		t := evs[i].Timestamp
+		if sentAt != nil {
+			t = sentAt[i]
+		}
+		if t.IsZero() || now.Sub(t) < age {
+			continue
+		}
+		if check == nil {
+			check = make([]bool, len(evs))
+		}
+		check[i] = true
+	}
+	return check
+}
+
+// storeChecked stores evs, first asking the Lookup about those check marks
+// and leaving out those it finds stored; it returns how many it found (the
+// caller counts them as FoundStored once their write is settled). The error
+// reads as StoreBatch's for all of evs: an event found stored has a nil
+// entry. If the lookup fails, nothing was published: the error wraps
+// ErrNotSent.
+func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, check []bool) (found int, _ error) {
+	var ask []event.JobEvent
+	var askIdx []int
+	for i, c := range check {
+		if c {
+			ask = append(ask, evs[i])
+			askIdx = append(askIdx, i)
+		}
+	}
+	isStored, err := l.lookup.Stored(ctx, ask)
+	if err == nil && len(isStored) != len(ask) {
+		err = fmt.Errorf("Lookup.Stored answered %d of %d events", len(isStored), len(ask))
+	}
+	if err != nil {
+		return 0, fmt.Errorf("logger: look up %d events of unknown outcome before publishing them again: %w: %w", len(ask), ErrNotSent, err)
+	}
+	skip := make([]bool, len(evs))
+	nskip := 0
+	for k, i := range askIdx {
+		if isStored[k] {
+			skip[i] = true
+			nskip++
+		}
+	}
+	if nskip == 0 {
+		return 0, l.store.StoreBatch(ctx, evs)
+	}
+	if nskip == len(evs) {
+		return nskip, nil
+	}
+	rest := make([]event.JobEvent, 0, len(evs)-nskip)
+	restIdx := make([]int, 0, len(evs)-nskip)
+	for i := range evs {
+		if !skip[i] {
+			rest = append(rest, evs[i])
+			restIdx = append(restIdx, i)
+		}
+	}
+	err = l.store.StoreBatch(ctx, rest)
+	if err == nil {
+		return nskip, nil
+	}
+	errs := make([]error, len(evs))
+	var be *BatchError
+	if errors.As(err, &be) && len(be.Errs) == len(rest) {
+		for k, i := range restIdx {
+			errs[i] = be.Errs[k]
+		}
+	} else {
+		for _, i := range restIdx {
+			errs[i] = err
+		}
+	}
+	return nskip, &BatchError{Errs: errs}
+}

@@ -1,0 +1,214 @@
+package logger_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
+)
+
+// dedupStore is a pure-logic store with a de-duplication window like
+// JetStream's: a re-publish of an id within window of its first store is
+// skipped, later it is stored again (a duplicate). It can lose the
+// acknowledgement of a call that stored everything (loseAck), and
+// implements logger.Lookup from what it holds. The same behaviour against
+// a real nats-server is in test/loggerjs.
+type dedupStore struct {
+	mu        sync.Mutex
+	window    time.Duration
+	storedAt  map[string]time.Time
+	stream    []string // every message stored, duplicates included
+	loseAck   int      // calls that store but answer with an error
+	lost      int      // events of those calls
+	lookups   [][]string
+	lookupErr error
+}
+
+func (s *dedupStore) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, e := range evs {
+		if at, ok := s.storedAt[e.ID]; ok && now.Sub(at) < s.window {
+			continue
+		}
+		s.storedAt[e.ID] = now
+		s.stream = append(s.stream, e.ID)
+	}
+	if s.loseAck > 0 {
+		s.loseAck--
+		s.lost += len(evs)
+		return errors.New("ack timeout") // stored, but the logger cannot know
+	}
+	return nil
+}
+
+func (s *dedupStore) Stored(_ context.Context, evs []event.JobEvent) ([]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lookups = append(s.lookups, idsOf(evs))
+	if s.lookupErr != nil {
+		err := s.lookupErr
+		s.lookupErr = nil
+		return nil, err
+	}
+	found := make([]bool, len(evs))
+	for i, e := range evs {
+		_, found[i] = s.storedAt[e.ID]
+	}
+	return found, nil
+}
+
+func (s *dedupStore) DedupWindow() time.Duration { return s.window }
+
+func (s *dedupStore) copies() (stream []string, lookups int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stream), len(s.lookups)
+}
+
+var _ logger.Lookup = (*dedupStore)(nil)
+
+// TestLookupBeforeRepublishBeyondWindow: issue 14, logger side. A batch
+// stored whose acknowledgement was lost is retried after more than the
+// store's window: without the lookup the store would hold it twice; with
+// it the logger skips what is stored (FoundStored) and each event is in the
+// stream once. Within the window no lookup is made.
+func TestLookupBeforeRepublishBeyondWindow(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		backoff     time.Duration
+		wantLookups bool
+	}{
+		{"retry within the window: no lookup, the store de-duplicates", 100 * time.Millisecond, false},
+		{"retry beyond the window: looked up, skipped", 3 * time.Second, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &dedupStore{window: 2 * time.Second, storedAt: map[string]time.Time{}, loseAck: 1}
+				l := newLogger(t, s, logger.WithRetry(5, tt.backoff, tt.backoff), logger.WithBatchSize(10))
+				ids := logN(t, l, 5)
+				if err := l.Flush(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				stream, lookups := s.copies()
+				equalIDs(t, "stream", stream, ids)
+				st := l.Stats()
+				if st.Stored != 5 || (lookups > 0) != tt.wantLookups {
+					t.Errorf("stored %d, %d lookups; want 5 stored, lookups %v", st.Stored, lookups, tt.wantLookups)
+				}
+				// The lost-ack call holds the first event and those logged
+				// before the flusher took it (up to 5, by scheduling).
+				s.mu.Lock()
+				lost := s.lost
+				s.mu.Unlock()
+				if tt.wantLookups && (lost == 0 || st.FoundStored != uint64(lost)) {
+					t.Errorf("FoundStored %d, want %d (the events of the lost-ack call)", st.FoundStored, lost)
+				}
+				closeOK(t, l)
+			})
+		})
+	}
+}
+
+// TestLookupWithoutDedupWindow: a store that does not de-duplicate at all
+// (DedupWindow 0, as jsstore without Nats-Msg-Id) stores a re-publish
+// again whatever its age, so the logger must look up every event of
+// unknown outcome before retrying it. On the first version of lookup.go a
+// window of 0 switched lookups off and the stream held each event twice.
+func TestLookupWithoutDedupWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &dedupStore{window: 0, storedAt: map[string]time.Time{}, loseAck: 1}
+		l := newLogger(t, s, logger.WithRetry(5, 10*time.Millisecond, 10*time.Millisecond), logger.WithBatchSize(10))
+		ids := logN(t, l, 5)
+		if err := l.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stream, lookups := s.copies()
+		equalIDs(t, "stream: every event once", stream, ids)
+		// The first call (the events queued when it started) lost its ack.
+		if st := l.Stats(); lookups == 0 || st.Stored != 5 || st.FoundStored == 0 {
+			t.Errorf("%d lookups, stats %+v; want lookups, 5 stored, FoundStored > 0", lookups, st)
+		}
+		closeOK(t, l)
+	})
+}
+
+// TestLookupBeforeReplayBeyondWindow: spilled events (the ack of their
+// first publish lost, then the spill) replayed after an outage of ten
+// windows: the replay looks them up and skips those stored, so the stream
+// holds every event exactly once, in logged order.
+func TestLookupBeforeReplayBeyondWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &dedupStore{window: time.Second, storedAt: map[string]time.Time{}, loseAck: 1}
+		healthy := make(chan struct{})
+		store := &outageStore{dedupStore: s, healthy: healthy}
+		sp := &fakeSpill{t: t}
+		l := newLogger(t, store, logger.WithSpill(sp), logger.WithBatchSize(4),
+			logger.WithRetry(2, 10*time.Millisecond, 10*time.Millisecond), logger.WithCircuitBreaker(100, 100*time.Millisecond))
+		ids := logN(t, l, 4) // stored, ack lost; then the outage: spilled
+		eventually(t, "spilled", func() bool { return l.Stats().SpillPending == 4 })
+		ids = append(ids, logN(t, l, 3)...) // never sent: behind them, in memory or spilled
+		time.Sleep(10 * time.Second)        // ten windows
+		close(healthy)
+		eventually(t, "replayed", func() bool { return l.Stats().SpillPending == 0 && l.Stats().BufferDepth == 0 })
+		closeOK(t, l)
+		stream, lookups := s.copies()
+		equalIDs(t, "stream: every event once, in logged order", stream, ids)
+		// The lost-ack call holds the first event, and those logged
+		// before the flusher took it (up to 4, by scheduling).
+		if st, n := l.Stats(), store.firstN.Load(); lookups == 0 || n == 0 || st.FoundStored != uint64(n) {
+			t.Errorf("lookups %d, stats %+v; want FoundStored = %d (the events of the lost-ack call)", lookups, st, n)
+		}
+	})
+}
+
+// outageStore fails (not sent) until healthy is closed, except for the
+// dedupStore's lost-ack call which goes through first.
+type outageStore struct {
+	*dedupStore
+	healthy chan struct{}
+	first   sync.Once
+	firstN  atomic.Int64 // events of the lost-ack call
+}
+
+func (o *outageStore) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
+	var err error
+	done := false
+	o.first.Do(func() { err, done = o.dedupStore.StoreBatch(ctx, evs), true; o.firstN.Store(int64(len(evs))) })
+	if done {
+		return err
+	}
+	select {
+	case <-o.healthy:
+		return o.dedupStore.StoreBatch(ctx, evs)
+	default:
+		return logger.ErrNotSent
+	}
+}
+
+// TestLookupFailureIsNotAPublish: when the lookup fails, nothing was
+// published, the batch is retried, and it is stored once.
+func TestLookupFailureIsNotAPublish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &dedupStore{window: time.Second, storedAt: map[string]time.Time{}, loseAck: 1, lookupErr: errors.New("direct get: timeout")}
+		l := newLogger(t, s, logger.WithRetry(5, 2*time.Second, 2*time.Second))
+		ids := logN(t, l, 2)
+		if err := l.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stream, lookups := s.copies()
+		equalIDs(t, "stream", stream, ids)
+		if lookups != 2 {
+			t.Errorf("%d lookups, want 2 (one failed, one answered)", lookups)
+		}
+		closeOK(t, l)
+	})
+}

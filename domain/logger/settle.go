@@ -1,0 +1,199 @@
+package logger
+
+import (
+	"fmt"
+	"time"
+)
+
+// Settling: what the flusher does with the answer of a store call (or the
+// give-up of events): stored events leave, rejected ones are dropped,
+// failed ones stay for a retry, go to the Spill or are given up, and
+// LogSync, Flush, Stats and the breaker hear of it.
+
+// onResult applies the outcome of the store call in flight: stored events
+// leave, rejected ones are dropped, failed ones stay at the head for a
+// retry (or go where exhausted batches go). Events that were spilled while
+// the call was in flight leave either way.
+func (l *Logger) onResult(err error, now time.Time) {
+	f := &l.f
+	n, spilt := f.inN, f.inSpilt
+	f.inN, f.inSpilt = 0, false
+	var failed int
+	var errs []error
+	f.scratch, failed, errs = classify(err, n, f.scratch)
+	h := &f.held
+
+	if spilt {
+		// The spill holds every event of the call; those the store did
+		// not take are spilled (its replay reports a rejection then).
+		for i, v := range f.scratch {
+			if v == vRejected {
+				f.scratch[i] = vFailed
+			}
+		}
+	} else if l.cfg.onDrop != nil {
+		for i, v := range f.scratch {
+			if v == vRejected {
+				l.cfg.onDrop(h.evs[i], DropRejected)
+			}
+		}
+	}
+
+	l.mu.Lock()
+	l.st.Batches++
+	l.st.InFlight = 0
+	var stored, rejected, spilled uint64
+	track := l.trackingLocked()
+	w := 0
+	for i, v := range f.scratch {
+		switch v {
+		case vDone:
+			stored++
+			if track {
+				l.settleLocked(h.seqs[i], outStored, nil)
+			}
+		case vRejected:
+			rejected++
+			if track {
+				l.settleLocked(h.seqs[i], outDropped, fmt.Errorf("logger: %w: %w", ErrDropped, errs[i]))
+			}
+		default:
+			if spilt {
+				spilled++
+				if track {
+					l.settleLocked(h.seqs[i], outSpilled, spilledError(h.evs[i].ID))
+				}
+				continue
+			}
+			if h.sentAt[i].IsZero() && maybeStored(eventErr(err, errs, i)) {
+				h.sentAt[i] = f.inSince // it may have been stored from then on
+			}
+			h.keep(w, i)
+			w++
+		}
+	}
+	l.st.Stored += stored
+	l.st.Dropped.Rejected += rejected
+	l.fates.dropped += rejected
+	if rejected > 0 {
+		l.dropNoted = true
+	}
+	if spilt {
+		// The spill holds the failed ones and will report rejections on
+		// replay.
+		l.fates.spilled += spilled
+		l.removeLocked(0, n)
+	} else {
+		l.removeLocked(w, n)
+	}
+	if failed > 0 {
+		l.st.FailedBatches++
+		l.st.LastError, l.st.LastErrorAt = err, now
+	}
+	l.mu.Unlock()
+
+	if failed == 0 {
+		f.retry.storedOK()
+		l.setBreaker(false, now)
+		return
+	}
+	l.failed(fmt.Errorf("logger: store batch of %d: %w", n, err), now)
+	if spilt || f.close.aborting {
+		f.retry.attempts = 0
+		return
+	}
+	if f.retry.failedBatch(w, now) {
+		l.exhaust(w, now)
+	}
+}
+
+// failed records a failed call for the breaker and the error handler.
+func (l *Logger) failed(err error, now time.Time) {
+	if l.f.brk.failure(now) {
+		l.setBreaker(true, now)
+	}
+	l.report(err)
+}
+
+func (l *Logger) setBreaker(open bool, now time.Time) {
+	f := &l.f
+	if !open && !f.brk.success() {
+		return
+	}
+	if open {
+		l.cfg.log.Warn("naq-events logger: circuit breaker open, pausing store calls",
+			"failures", f.brk.failures, "cooldown", l.cfg.breakerCooldown)
+	} else {
+		l.cfg.log.Info("naq-events logger: circuit breaker closed, store healthy again")
+	}
+	l.mu.Lock()
+	l.st.BreakerOpen = open
+	l.mu.Unlock()
+}
+
+// exhaust gives up on the first k events, whose retries are used up: they
+// go to the spill, or are given up (dropped, or outcome unknown if they
+// may be stored).
+func (l *Logger) exhaust(k int, now time.Time) {
+	if k == 0 {
+		return
+	}
+	reason := DropRetriesExhausted
+	if l.cfg.spill != nil {
+		left, _ := l.spillEvents(0, k, now)
+		if left == 0 {
+			return
+		}
+		k, reason = left, DropSpillFailed
+	}
+	l.giveUp(0, k, reason, false)
+}
+
+// giveUp discards held[i:j] (not in flight): an event that may be stored
+// (its sentAt is set), or every event if unknown is true (a write that did
+// not return), counts as outcome unknown; the others are dropped with
+// reason.
+func (l *Logger) giveUp(i, j int, reason DropReason, unknown bool) {
+	h := &l.f.held
+	if j <= i {
+		return
+	}
+	if l.cfg.onDrop != nil {
+		for k := i; k < j; k++ {
+			if !unknown && h.sentAt[k].IsZero() {
+				l.cfg.onDrop(h.evs[k], reason)
+			}
+		}
+	}
+	l.mu.Lock()
+	track := l.trackingLocked()
+	var dropped, unk uint64
+	for k := i; k < j; k++ {
+		if unknown || !h.sentAt[k].IsZero() {
+			unk++
+			if track {
+				l.settleLocked(h.seqs[k], outUnknown, errGivenUp)
+			}
+			continue
+		}
+		dropped++
+		if track {
+			l.settleLocked(h.seqs[k], outDropped, dropError(reason))
+		}
+	}
+	l.st.Dropped.add(reason, dropped)
+	l.st.OutcomeUnknown += unk
+	l.fates.dropped += dropped
+	l.fates.unknown += unk
+	if dropped > 0 {
+		l.dropNoted = true
+	}
+	l.removeLocked(i, j)
+	l.mu.Unlock()
+	if unk > 0 {
+		l.cfg.log.Warn("naq-events logger: gave up on events whose publish was never acknowledged; they may or may not be stored",
+			"events", unk, "reason", reason.String())
+	}
+}
+
+func spilledError(id string) error { return fmt.Errorf("logger: event %s: %w", id, ErrSpilled) }

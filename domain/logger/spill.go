@@ -1,0 +1,289 @@
+package logger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+)
+
+// errReplayPaused stops a replay between two batches so that the flusher
+// may use the Spill (Spill methods are never called concurrently).
+var errReplayPaused = errors.New("logger: replay paused")
+
+// errSpillStalled fails spill writes after one that Close stopped waiting
+// for (it has not returned, and the Spill is never called concurrently).
+var errSpillStalled = errors.New("logger: an earlier spill write has not returned")
+
+// spiller is the spill path: writes to the Spill go through its own worker
+// goroutine, so that a disk that stalls cannot hold the flusher beyond
+// Close's bound; replays run on the store goroutine (they call the Store).
+// The Spill is never called concurrently: a write starts only while no
+// replay is in flight, and the flusher waits for each write.
+type spiller struct {
+	w        *worker
+	pending  int       // events in the Spill, as last seen
+	retryAt  time.Time // no spill write before (after a failed one)
+	scratch  []verdict
+	base     context.Context // parent of every spill write; cancelled when the flusher ends
+	cancel   context.CancelFunc
+	timedOut bool // a write did not return by Close's bound
+}
+
+func (s *spiller) init(l *Logger) {
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.w = startWorker(func(j job) error { return l.cfg.spill.StoreBatch(j.ctx, j.batch) })
+	s.pending = l.cfg.spill.Pending()
+	l.st.SpillPending = s.pending
+}
+
+// writeSpill writes evs to the spill and waits for the result, at most
+// until Close's bound once Close has begun. It returns the write's error
+// and whether it returned in time.
+func (l *Logger) writeSpill(evs []event.JobEvent) (error, bool) {
+	f := &l.f
+	if f.spill.w.busy() {
+		return errSpillStalled, true // never two calls at once
+	}
+	ctx, cancel := context.WithTimeout(f.spill.base, l.cfg.storeTimeout)
+	defer cancel()
+	if !f.close.hard.IsZero() {
+		var cancel2 context.CancelFunc
+		ctx, cancel2 = context.WithDeadline(ctx, f.close.hard)
+		defer cancel2()
+	}
+	f.spill.w.start(job{kind: callSpill, ctx: ctx, batch: evs})
+	err, ok := l.awaitWorker(f.spill.w)
+	if !ok {
+		f.spill.timedOut = true
+	}
+	return err, ok
+}
+
+// spillResult counts a spill write of n events: every event written is
+// spilled, and the returned verdicts say which were (vDone), which the
+// Spill refused as invalid (vRejected: they are dropped, never retried) and
+// which failed (vFailed: they stay where they were).
+func (l *Logger) spillResult(err error, evs []event.JobEvent, now time.Time) (_ []verdict, failed int, errs []error) {
+	f := &l.f
+	f.spill.scratch, failed, errs = classify(err, len(evs), f.spill.scratch)
+	written := len(evs) - failed
+	for _, v := range f.spill.scratch {
+		if v == vRejected {
+			written--
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("logger: spill %d events: %w", len(evs), err)
+		l.mu.Lock()
+		l.st.LastError, l.st.LastErrorAt = err, now
+		l.mu.Unlock()
+		l.report(err)
+	}
+	if failed > 0 {
+		f.spill.retryAt = now.Add(l.cfg.initialBackoff)
+	}
+	f.spill.pending += written
+	l.mu.Lock()
+	l.st.Spilled += uint64(written)
+	l.st.SpillPending = f.spill.pending
+	l.mu.Unlock()
+	return f.spill.scratch, failed, errs
+}
+
+// spillEvents moves held[i:j] (not in flight) to the spill. Events written
+// leave as spilled, events the Spill rejects leave as dropped (reason
+// DropRejected); those whose write failed stay, in order, at held[i:i+left].
+// ok is false if the write did not return by Close's bound: then the
+// events leave as outcome unknown (they may be on disk) and left is 0.
+func (l *Logger) spillEvents(i, j int, now time.Time) (left int, ok bool) {
+	f := &l.f
+	h := &f.held
+	err, ok := l.writeSpill(h.evs[i:j])
+	if !ok {
+		h.detach() // the write may still read the events
+		l.giveUp(i, j, DropClosed, true)
+		return 0, false
+	}
+	verdicts, failed, errs := l.spillResult(err, h.evs[i:j], now)
+	if i == 0 && failed == 0 {
+		f.retry.attempts, f.retry.resend = 0, 0
+	}
+	if l.cfg.onDrop != nil {
+		for k, v := range verdicts {
+			if v == vRejected {
+				l.cfg.onDrop(h.evs[i+k], DropRejected)
+			}
+		}
+	}
+	l.mu.Lock()
+	track := l.trackingLocked()
+	w := i
+	var spilled, rejected uint64
+	for k, v := range verdicts {
+		switch v {
+		case vDone:
+			spilled++
+			if track {
+				l.settleLocked(h.seqs[i+k], outSpilled, spilledError(h.evs[i+k].ID))
+			}
+		case vRejected:
+			rejected++
+			if track {
+				l.settleLocked(h.seqs[i+k], outDropped, fmt.Errorf("logger: %w: spill: %w", ErrDropped, errs[k]))
+			}
+		default:
+			h.keep(w, i+k)
+			w++
+		}
+	}
+	l.fates.spilled += spilled
+	l.fates.dropped += rejected
+	l.st.Dropped.Rejected += rejected
+	if rejected > 0 {
+		l.dropNoted = true
+	}
+	l.removeLocked(w, j)
+	l.mu.Unlock()
+	return failed, true
+}
+
+// spillOldest moves the oldest events in memory to the spill until at
+// most keep are left (not counting a batch in flight that is spilled
+// already), in order: the batch in flight (whose call is left to finish;
+// the store de-duplicates it if it is replayed after all), the events
+// taken for retry, then the queue. It stops at the first spill failure and
+// reports whether it got there.
+func (l *Logger) spillOldest(keep int, now time.Time) bool {
+	f := &l.f
+	inFlight := f.store.kind == callStore
+	if inFlight && !f.inSpilt {
+		// All or nothing: the call in flight settles these events, as
+		// spilled only if every one of them is on disk.
+		err, ok := l.writeSpill(f.held.evs[:f.inN])
+		if !ok {
+			f.held.detach() // the write may still read the events
+			return false
+		}
+		if err != nil {
+			l.spillResult(err, nil, now) // counts nothing, reports the error
+			f.spill.retryAt = now.Add(l.cfg.initialBackoff)
+			return false
+		}
+		l.spillResult(nil, f.held.evs[:f.inN], now)
+		f.inSpilt = true
+	}
+	start := 0
+	if inFlight {
+		start = f.inN
+	}
+	for {
+		l.mu.Lock()
+		depth := l.q.n + f.held.len() - start
+		if depth <= keep {
+			l.mu.Unlock()
+			return true
+		}
+		if f.held.len() == start {
+			l.takeLocked(min(l.cfg.batchSize, depth-keep))
+		}
+		l.mu.Unlock()
+		end := min(f.held.len(), start+l.cfg.batchSize, start+depth-keep)
+		left, ok := l.spillEvents(start, end, now)
+		if !ok || left > 0 {
+			return false
+		}
+	}
+}
+
+// relieve spills the oldest events when the buffer is three quarters full.
+func (l *Logger) relieve(now time.Time) {
+	f := &l.f
+	if l.cfg.spill == nil || now.Before(f.spill.retryAt) || f.close.draining {
+		return
+	}
+	// The same count as Log's (a spilled batch in flight still takes
+	// memory), so that Log's wake-up at the high-water mark is never lost.
+	l.mu.Lock()
+	depth := l.q.n + f.held.len()
+	l.mu.Unlock()
+	if depth < l.highWater {
+		return
+	}
+	if f.store.kind == callReplay {
+		l.pauseReplay.Store(true) // spill once the replay returns
+		return
+	}
+	l.spillOldest(l.lowWater, now)
+}
+
+// replayBatch stores one batch read back from the spill. It runs on the
+// store goroutine, inside Spill.Replay.
+func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
+	if l.pauseReplay.Load() {
+		return errReplayPaused
+	}
+	cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
+	var err error
+	found := 0
+	if check := l.lookupFor(evs, nil, time.Now()); check != nil {
+		found, err = l.storeChecked(cctx, evs, check)
+	} else {
+		err = l.store.StoreBatch(cctx, evs)
+	}
+	cancel()
+	verdicts, failed, errs := classify(err, len(evs), make([]verdict, 0, len(evs)))
+	l.mu.Lock()
+	l.st.Batches++
+	if failed > 0 {
+		l.st.FailedBatches++
+		l.mu.Unlock()
+		return fmt.Errorf("logger: replay batch of %d: %w", len(evs), err)
+	}
+	var rejected uint64
+	for _, v := range verdicts {
+		if v == vRejected {
+			rejected++
+		}
+	}
+	l.st.Replayed += uint64(len(evs)) - rejected
+	l.st.FoundStored += uint64(found) // once: a failed batch stays in the Spill and is looked up again
+	l.st.Dropped.Rejected += rejected
+	if rejected > 0 {
+		l.dropNoted = true
+	}
+	l.mu.Unlock()
+	if rejected > 0 {
+		l.cfg.log.Warn("naq-events logger: store rejected spilled events", "rejected", rejected, "first", errors.Join(errs...))
+		if l.cfg.onDrop != nil {
+			for i, v := range verdicts {
+				if v == vRejected {
+					l.cfg.onDrop(evs[i], DropRejected)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Logger) onReplayResult(err error, now time.Time) {
+	f := &l.f
+	f.spill.pending = l.cfg.spill.Pending()
+	l.mu.Lock()
+	l.st.SpillPending = f.spill.pending
+	if err != nil && !errors.Is(err, errReplayPaused) {
+		l.st.LastError, l.st.LastErrorAt = err, now
+	}
+	l.mu.Unlock()
+	switch {
+	case err == nil:
+		f.retry.replayedOK()
+		l.setBreaker(false, now)
+	case errors.Is(err, errReplayPaused), f.close.aborting:
+	default:
+		l.failed(err, now)
+		f.retry.failedReplay(now)
+	}
+}

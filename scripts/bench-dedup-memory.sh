@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench-dedup-memory: what one Nats-Msg-Id in a stream's de-dup window costs
+# nats-server in memory. For each N (default 500000 and 1000000) it starts a
+# fresh nats-server process (the flags of scripts/bench-baseline.sh: loopback,
+# random port, -js, file storage in a temporary directory), publishes N
+# 16-byte messages with natscli `nats bench js pub async --batch=500
+# --dedupwindow=1h`, once with --dedup (a Nats-Msg-Id on every message, all
+# of them still in the window) and once without, waits for the server's
+# block cache to expire, and reads the server's resident set size
+# (VmRSS in /proc/PID/status, the smallest of 5 readings a second apart).
+# The difference divided by N is the cost per id; the payload and the stream
+# are the same in both runs. natscli's ids ("<22 chars>-0-<seq>", about 30
+# bytes) are about as long as an event id (a 26-character ULID).
+# Usage: scripts/bench-dedup-memory.sh NATS_SERVER_BIN NATS_CLI_BIN [N...]
+set -euo pipefail
+
+server_bin=${1:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [N...]}
+nats_bin=${2:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [N...]}
+shift 2
+counts=("$@")
+((${#counts[@]})) || counts=(500000 1000000)
+settle=${NAQ_DEDUP_SETTLE_SECONDS:-15}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/naq-dedup-mem.XXXXXX")
+server_pid=
+stop_server() {
+	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+		kill "$server_pid"
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	server_pid=
+}
+trap 'stop_server; rm -rf "$work"' EXIT
+
+start_server() {
+	rm -rf "$work/store" "$work"/*.ports
+	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
+	server_pid=$!
+	local deadline=$((SECONDS + 20)) ports="$work/nats-server_${server_pid}.ports"
+	until [[ -s $ports ]] && grep -q 'nats://' "$ports"; do
+		if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
+			echo "bench-dedup-memory: nats-server did not start:" >&2
+			cat "$work/server.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	url=$(grep -o 'nats://[^"]*' "$ports" | head -1)
+}
+
+rss_kib() { # the smallest of 5 readings, a second apart
+	local min=
+	for _ in 1 2 3 4 5; do
+		local v
+		v=$(awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status")
+		if [[ -z $min ]] || ((v < min)); then min=$v; fi
+		sleep 1
+	done
+	echo "$min"
+}
+
+measure() { # measure N dedup|nodedup: prints the server's RSS in KiB
+	local n=$1 mode=$2 flags=()
+	[[ $mode == dedup ]] && flags=(--dedup)
+	start_server
+	"$nats_bin" --server="$url" --no-context bench js pub async "${flags[@]}" --create --dedupwindow=1h \
+		--size=16B --msgs="$n" --batch=500 --multisubject --multisubjectmax=100000 \
+		--storage=file --no-progress --stream=naq-dedup-mem naq.dedup >"$work/bench.out" 2>&1 ||
+		{ cat "$work/bench.out" >&2; exit 1; }
+	sleep "$settle" # the block cache expires; the ids stay for the window (1h)
+	rss_kib
+	stop_server
+}
+
+echo "# $("$server_bin" --version), natscli $("$nats_bin" --version), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# N, RSS with ids (KiB), RSS without (KiB), bytes per id"
+for n in "${counts[@]}"; do
+	with=$(measure "$n" dedup)
+	without=$(measure "$n" nodedup)
+	per=$(awk -v a="$with" -v b="$without" -v n="$n" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+	echo "$n $with $without $per"
+	echo "dedup_bytes_per_id_$n=$per"
+done

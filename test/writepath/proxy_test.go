@@ -1,0 +1,165 @@
+package writepath_test
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// proxy forwards NATS client connections to a server. It can cut every
+// connection it carries (the client sees a disconnect and reconnects through
+// it) and drop one fast-batch publish on the way to the server (a lost
+// message: the server sees a gap).
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	conns []net.Conn
+	drop  func(reply string) bool // drops the publish when true; once
+	watch func(reply string) bool // closes seen when true; once
+	seen  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startProxy listens on loopback and forwards to target (host:port).
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+// dropOnce makes the proxy drop the first publish whose reply subject fn
+// accepts.
+func (p *proxy) dropOnce(fn func(reply string) bool) {
+	p.mu.Lock()
+	p.drop = fn
+	p.mu.Unlock()
+}
+
+// when returns a channel closed once the proxy has forwarded a publish whose
+// reply subject fn accepts.
+func (p *proxy) when(fn func(reply string) bool) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.watch, p.seen = fn, make(chan struct{})
+	return p.seen
+}
+
+// cut closes every connection the proxy carries now.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) close() {
+	_ = p.ln.Close()
+	p.cut()
+	p.wg.Wait()
+}
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, s)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go func() { // server → client: as it is
+			defer p.wg.Done()
+			_, _ = io.Copy(c, s)
+			_ = c.Close()
+		}()
+		go func() { // client → server: frame by frame
+			defer p.wg.Done()
+			p.forward(s, c)
+			_ = s.Close()
+		}()
+	}
+}
+
+// forward copies the client's protocol to the server, dropping the publish
+// the drop function picks.
+func (p *proxy) forward(dst io.Writer, src io.Reader) {
+	r := bufio.NewReaderSize(src, 64<<10)
+	w := bufio.NewWriterSize(dst, 64<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		var payload []byte
+		isPub := bytes.HasPrefix(line, []byte("PUB ")) || bytes.HasPrefix(line, []byte("HPUB "))
+		dropped := false
+		var signal chan struct{}
+		if isPub {
+			f := bytes.Fields(line)
+			n, err := strconv.Atoi(string(f[len(f)-1]))
+			if err != nil {
+				return
+			}
+			line = append([]byte(nil), line...)
+			payload = make([]byte, n+2)
+			if _, err := io.ReadFull(r, payload); err != nil {
+				return
+			}
+			reply := ""
+			if (f[0][0] == 'P' && len(f) == 4) || (f[0][0] == 'H' && len(f) == 5) {
+				reply = string(f[2])
+			}
+			p.mu.Lock()
+			if p.drop != nil && p.drop(reply) {
+				p.drop, dropped = nil, true
+			}
+			if !dropped && p.watch != nil && p.watch(reply) {
+				signal, p.watch = p.seen, nil
+			}
+			p.mu.Unlock()
+		}
+		if dropped {
+			continue
+		}
+		if _, err := w.Write(line); err != nil {
+			return
+		}
+		if payload != nil {
+			if _, err := w.Write(payload); err != nil {
+				return
+			}
+		}
+		if r.Buffered() == 0 || signal != nil {
+			if err := w.Flush(); err != nil {
+				return
+			}
+		}
+		if signal != nil {
+			close(signal) // once the publish is on its way to the server
+		}
+	}
+}
