@@ -174,3 +174,24 @@ func TestStateSaveLoad(t *testing.T) {
 	_, err = jsrollup.NewState(ctx, nc, true, jsrollup.WithBucket("a.b"))
 	assert.ErrorIs(t, err, ports.ErrInvalid)
 }
+
+// TestLogReadStopsWhenCancelled: a read whose ctx is cancelled while
+// messages keep coming stops at the next message with the ctx's error,
+// instead of reading the rest of its range.
+func TestLogReadStopsWhenCancelled(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	stream(t, nc, 50)
+	l, err := jsrollup.NewLog(context.Background(), nc, "ev")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	last, err := l.Read(ctx, 1, 50, func(jsrollup.Msg) bool {
+		calls++
+		cancel()
+		return true
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, calls, "no message is handed over after the cancel")
+	assert.EqualValues(t, 1, last)
+}

@@ -40,16 +40,9 @@ type Msg struct {
 
 // NewLog opens the existing stream name on nc.
 func NewLog(ctx context.Context, nc *nats.Conn, name string, opts ...Option) (*Log, error) {
-	cfg, err := build(opts)
+	cfg, js, err := connect(nc, opts)
 	if err != nil {
 		return nil, err
-	}
-	if nc == nil {
-		return nil, fmt.Errorf("jsrollup: %w: nil *nats.Conn", ports.ErrInvalid)
-	}
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.timeout))
-	if err != nil {
-		return nil, fmt.Errorf("jsrollup: %w", err)
 	}
 	ctx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()
@@ -126,6 +119,11 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 	defer l.release(cons, msgs)
 	var last uint64
 	for {
+		// Next waits at most the idle time and takes no ctx: without this
+		// check a cancelled read would go on while messages keep coming.
+		if err := ctx.Err(); err != nil {
+			return last, err
+		}
 		m, err := msgs.Next(jetstream.NextMaxWait(l.cfg.idle))
 		if err != nil {
 			if ctx.Err() != nil {

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/naq-go/events/ports"
 )
 
@@ -76,4 +79,21 @@ func build(opts []Option) (config, error) {
 		o(&c)
 	}
 	return c, c.check()
+}
+
+// connect checks opts and nc, before any I/O, and returns the config and
+// a JetStream context on nc: what NewState and NewLog both start with.
+func connect(nc *nats.Conn, opts []Option) (config, jetstream.JetStream, error) {
+	cfg, err := build(opts)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if nc == nil {
+		return cfg, nil, fmt.Errorf("jsrollup: %w: nil *nats.Conn; pass a connected *nats.Conn", ports.ErrInvalid)
+	}
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.timeout))
+	if err != nil {
+		return cfg, nil, fmt.Errorf("jsrollup: %w", err)
+	}
+	return cfg, js, nil
 }

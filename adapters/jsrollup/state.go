@@ -33,16 +33,9 @@ type State struct {
 // is an error wrapping ports.ErrNotFound: no service has kept rollups on
 // this server yet.
 func NewState(ctx context.Context, nc *nats.Conn, create bool, opts ...Option) (*State, error) {
-	cfg, err := build(opts)
+	cfg, js, err := connect(nc, opts)
 	if err != nil {
 		return nil, err
-	}
-	if nc == nil {
-		return nil, fmt.Errorf("jsrollup: %w: nil *nats.Conn", ports.ErrInvalid)
-	}
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(cfg.timeout))
-	if err != nil {
-		return nil, fmt.Errorf("jsrollup: %w", err)
 	}
 	ctx, cancel := withTimeout(ctx, cfg.timeout)
 	defer cancel()

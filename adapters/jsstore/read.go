@@ -259,7 +259,11 @@ func (s *Store) seqAt(ctx context.Context, t time.Time, end uint64) (uint64, err
 	}
 	switch status := resp.Header.Get("Status"); status {
 	case "":
-		return strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+		seq, err := strconv.ParseUint(resp.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("find the sequence at %s: answer without a valid %s header: %w", t.Format(time.RFC3339Nano), jetstream.SequenceHeader, err)
+		}
+		return seq, nil
 	case "404":
 		return end, nil
 	case "503":

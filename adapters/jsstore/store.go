@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,8 +71,9 @@ func (s *Store) fallBack(reason string) {
 	}
 }
 
-// New creates or updates the stream from the options and returns a Store on
-// it. The Store uses nc but does not own it: Close leaves it open. nc should
+// New binds to the stream when it already has every setting of the options
+// (which needs only the stream-info permission), creates or updates it
+// otherwise, and returns a Store on it. The Store uses nc but does not own it: Close leaves it open. nc should
 // be configured to reconnect forever (nats.MaxReconnects(-1)) for a
 // long-lived Store.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
@@ -133,7 +135,7 @@ func (s *Store) createStream(ctx context.Context) error {
 	default:
 		sc.AllowBatchPublish = true
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, sc)
+	st, err := s.openStream(ctx, sc)
 	if err != nil && sc.AllowBatchPublish && reason == "" && !transient(err) {
 		// A stream that cannot take allow_batched (a mirror, say) is
 		// still written, one publish at a time. Not after a timeout or a
@@ -160,6 +162,34 @@ func (s *Store) createStream(ctx context.Context) error {
 	}
 	s.pub.fast.Store(true)
 	return nil
+}
+
+// openStream binds to the stream when it already has every setting of sc,
+// and creates or updates it otherwise. Binding needs only
+// $JS.API.STREAM.INFO, so producers and readers whose options match the
+// stream need no permission to change it (docs/operations.md).
+func (s *Store) openStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	if st, err := s.js.Stream(ctx, sc.Name); err == nil && hasSettings(st.CachedInfo().Config, sc) {
+		return st, nil
+	}
+	return s.js.CreateOrUpdateStream(ctx, sc)
+}
+
+// hasSettings reports whether the stream config have holds every setting
+// that streamConfig puts in want (the server fills in the others).
+func hasSettings(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.Description == want.Description &&
+		have.Retention == want.Retention &&
+		have.Discard == want.Discard &&
+		have.MaxAge == want.MaxAge &&
+		have.MaxMsgs == want.MaxMsgs &&
+		have.MaxBytes == want.MaxBytes &&
+		have.Replicas == want.Replicas &&
+		have.Storage == want.Storage &&
+		have.Duplicates == want.Duplicates &&
+		have.AllowDirect == want.AllowDirect &&
+		have.AllowBatchPublish == want.AllowBatchPublish
 }
 
 // PublishMode reports how StoreBatch publishes now: PublishFast, or
@@ -314,8 +344,8 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 // deadlines). Close again returns nil.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
@@ -323,6 +353,8 @@ func (s *Store) Close() error {
 	for c := range s.cancels {
 		(*c)()
 	}
+	s.mu.Unlock()
+	s.warm.wg.Wait() // KeepIndexWarm's loop, which done ends
 	return nil
 }
 

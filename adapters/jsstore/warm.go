@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,26 +54,33 @@ const warmInflight = 32
 type warmer struct {
 	started atomic.Bool
 	passes  atomic.Uint64
-	last    atomic.Int64 // duration of the last pass, ns
+	last    atomic.Int64   // duration of the last pass, ns
+	wg      sync.WaitGroup // the loop; Add under Store.mu, Close waits
 }
 
 // KeepIndexWarm keeps the server's per-block subject index of the stream
 // loaded, so that job histories cost the same a minute after a restart as
 // an hour later: a pass over every block now (in the background; New and
 // this call do not wait for it) and every interval while the Store is
-// open (Close stops it). interval ≤ 0 means DefaultWarmInterval. A second
-// call does nothing. It costs the server one lookup per block per pass,
-// and right after a restart one read of every block (what the first job
-// history would otherwise pay); the service calls it, short-lived commands
-// do not.
+// open (Close stops it and waits for it). interval ≤ 0 means
+// DefaultWarmInterval. A second call does nothing. It costs the server one
+// lookup per block per pass, and right after a restart one read of every
+// block (what the first job history would otherwise pay); the service
+// calls it, short-lived commands do not.
 func (s *Store) KeepIndexWarm(interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultWarmInterval
 	}
-	if s.checkOpen() != nil || !s.warm.started.CompareAndSwap(false, true) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.warm.started.CompareAndSwap(false, true) {
 		return
 	}
-	go s.warmLoop(interval) // owned by the Store: ends when s.done closes
+	s.warm.wg.Add(1) // under s.mu, so that Close's Wait comes after it
+	go func() {      // owned by the Store: ends when s.done closes; Close waits
+		defer s.warm.wg.Done()
+		s.warmLoop(interval)
+	}()
 }
 
 // IndexWarmups reports how many warm passes have finished and how long the
@@ -83,14 +91,16 @@ func (s *Store) IndexWarmups() (passes uint64, last time.Duration) {
 
 func (s *Store) warmLoop(interval time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { // ends with warmLoop: cancel or Close
+	watched := make(chan struct{})
+	go func() { // ends with warmLoop (cancel) or at Close; warmLoop waits
+		defer close(watched)
 		select {
 		case <-s.done:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
+	defer func() { cancel(); <-watched }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

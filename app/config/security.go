@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -123,8 +124,15 @@ func (c *Config) validateSecurity() error {
 	}
 	for o := range strings.SplitSeq(s.CORSOrigins, ",") {
 		o = strings.TrimSpace(o)
-		if o != "" && o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			return fmt.Errorf("--http-cors-origins: origin %q: want scheme://host[:port] like https://app.example.com, or *", o)
+		if o == "" || o == "*" {
+			continue
+		}
+		// A browser's Origin is scheme://host[:port] exactly: an origin with
+		// a path (even a trailing "/") would never match one.
+		u, err := url.Parse(o)
+		if (!strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://")) ||
+			err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(o, "?") {
+			return fmt.Errorf("--http-cors-origins: origin %q: want scheme://host[:port] like https://app.example.com (no path, not even a trailing /), or *", o)
 		}
 	}
 	return nil

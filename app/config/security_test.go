@@ -79,6 +79,7 @@ func TestValidateSecurity(t *testing.T) {
 		{"half pair", func(s *HTTPSecurity) { s.Cert = "c.pem" }, `--http-cert "c.pem" and --http-key "": give both or neither`},
 		{"no streams", func(s *HTTPSecurity) { s.MaxStreams = 0 }, "--http-max-streams 0: want at least 1"},
 		{"bad origin", func(s *HTTPSecurity) { s.CORSOrigins = "a.example" }, `origin "a.example"`},
+		{"origin with a path", func(s *HTTPSecurity) { s.CORSOrigins = "https://a.example/" }, `origin "https://a.example/"`},
 		{"good", func(s *HTTPSecurity) { s.CORSOrigins = "*, https://x.example:8443" }, ""},
 	}
 	for _, tt := range tests {

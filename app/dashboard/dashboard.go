@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/naq-go/events/app/httpapi"
 	"github.com/naq-go/events/domain/rollup"
 	"github.com/naq-go/events/ports"
 )
@@ -268,15 +269,8 @@ func (d *Dashboard) renderTimed(w http.ResponseWriter, r *http.Request, status i
 
 // fail renders an error page for a failed read.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ports.ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(err, ports.ErrUnavailable), errors.Is(err, ports.ErrClosed):
-		status = http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+	status := httpapi.ErrorStatus(r, err)
+	if status == 0 {
 		return // the browser went away
 	}
 	if status >= 500 {

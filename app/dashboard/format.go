@@ -53,6 +53,8 @@ func fmtMS(ms float64) string {
 // a minute: "2.13 s", "3m 05s", "2h 10m".
 func fmtDuration(d time.Duration) string {
 	switch {
+	case d == math.MinInt64: // -d overflows: what time.Sub gives for spans beyond 292 years
+		return "-" + fmtDuration(math.MaxInt64)
 	case d < 0:
 		return "-" + fmtDuration(-d)
 	case d < time.Minute:

@@ -65,6 +65,22 @@ func (d *Dashboard) summary(ctx context.Context, s scope, span time.Duration) (r
 	return d.rollups.Summary(ctx, rollup.Query{Since: now.Add(-span), Until: now, Environment: s.Environment, Service: s.Service, Queue: s.Queue})
 }
 
+// scopedSummary reads the scope of a rollup page (overview, failures) and
+// the rollups' summary of it; ok false: it has answered, 400 for a bad
+// scope, the read's failure otherwise.
+func (d *Dashboard) scopedSummary(w http.ResponseWriter, r *http.Request) (s scope, sum rollup.Summary, ok bool) {
+	s, span, err := readScope(r)
+	if err != nil {
+		d.badRequest(w, r, err.Error())
+		return s, sum, false
+	}
+	if sum, err = d.summary(r.Context(), s, span); err != nil {
+		d.fail(w, r, "read the rollups", err)
+		return s, sum, false
+	}
+	return s, sum, true
+}
+
 type typeCount struct {
 	Type  event.JobEventType
 	Count int64
@@ -92,14 +108,8 @@ const maxWorkers = 50
 
 func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s, span, err := readScope(r)
-	if err != nil {
-		d.badRequest(w, r, err.Error())
-		return
-	}
-	sum, err := d.summary(r.Context(), s, span)
-	if err != nil {
-		d.fail(w, r, "read the rollups", err)
+	s, sum, ok := d.scopedSummary(w, r)
+	if !ok {
 		return
 	}
 	reads := time.Since(start)
@@ -140,14 +150,8 @@ type failuresPage struct {
 
 func (d *Dashboard) failures(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	s, span, err := readScope(r)
-	if err != nil {
-		d.badRequest(w, r, err.Error())
-		return
-	}
-	sum, err := d.summary(r.Context(), s, span)
-	if err != nil {
-		d.fail(w, r, "read the rollups", err)
+	s, sum, ok := d.scopedSummary(w, r)
+	if !ok {
 		return
 	}
 	reads := time.Since(start)
@@ -223,7 +227,12 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request) {
 		}
 		row := jobRow{N: i + 1, Seq: rec.Seq, Environment: rec.Environment, Service: rec.Service, JobEvent: rec.Event, Raw: ind.String()}
 		if i > 0 {
-			row.Delta = "+" + fmtDuration(rec.Event.Timestamp.Sub(recs[i-1].Event.Timestamp))
+			// Rows are in store order: an event may be older than the one
+			// stored before it (another producer's clock), "-…" then.
+			d := rec.Event.Timestamp.Sub(recs[i-1].Event.Timestamp)
+			if row.Delta = fmtDuration(d); d >= 0 {
+				row.Delta = "+" + row.Delta
+			}
 		}
 		if where := rec.Environment + "/" + rec.Service; !seen[where] {
 			seen[where] = true

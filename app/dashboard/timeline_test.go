@@ -55,6 +55,8 @@ func TestFormat(t *testing.T) {
 	assert.Equal(t, "2.13 s", fmtMS(2131.3))
 	assert.Equal(t, "3m 05s", fmtDuration(3*time.Minute+5*time.Second))
 	assert.Equal(t, "2h 10m", fmtDuration(2*time.Hour+10*time.Minute))
+	// Events from 1970 and 9999 are valid: their span saturates time.Sub.
+	assert.Equal(t, "-2562047h 47m", fmtDuration(time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).Sub(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))))
 	assert.Equal(t, "3.1%", fmtPct(0.0312))
 	assert.Equal(t, "4s ago", fmtAgo(t0(), t0().Add(-4*time.Second)))
 	assert.Equal(t, "never", fmtAgo(t0(), time.Time{}))

@@ -131,19 +131,31 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// storeError answers a failed store call with the status its error means.
-func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
-	status := http.StatusInternalServerError
+// ErrorStatus is the HTTP status a failed read or write of r means: 400
+// for ports.ErrInvalid, 404 for ports.ErrNotFound, 503 for
+// ports.ErrUnavailable and ports.ErrClosed, 504 for a deadline, 500 for
+// the rest; 0 when r's own context was cancelled (the client went away:
+// answer nothing). The API and the dashboard answer by it.
+func ErrorStatus(r *http.Request, err error) int {
 	switch {
 	case errors.Is(err, ports.ErrInvalid):
-		status = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.Is(err, ports.ErrNotFound):
-		status = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, ports.ErrUnavailable), errors.Is(err, ports.ErrClosed):
-		status = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
+		return http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		return 0
+	}
+	return http.StatusInternalServerError
+}
+
+// storeError answers a failed store call with the status its error means.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := ErrorStatus(r, err)
+	if status == 0 {
 		return // the client went away
 	}
 	if status >= 500 {

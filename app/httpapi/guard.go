@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -67,6 +68,10 @@ const (
 //     X-Frame-Options DENY, Referrer-Policy no-referrer, a
 //     Content-Security-Policy unless h sets one, HSTS over TLS);
 //   - CORS for p.CORSOrigins only (preflights answered here);
+//   - writes (POST, DELETE, …) from browser pages of other origins than
+//     p.CORSOrigins are a 403 (http.CrossOriginProtection: Sec-Fetch-Site,
+//     else Origin against Host), so a cross-site form cannot post events
+//     with a browser's cached credentials; none with CORS origin "*";
 //   - the bearer token, when p.Token is set (401 otherwise; GET /healthz
 //     stays open for probes);
 //   - read-only mode (403 for writes);
@@ -94,6 +99,17 @@ func Protect(h http.Handler, p Policy, log *slog.Logger) http.Handler {
 		p.MaxBody = MaxBody
 	}
 	g := &guard{next: h, p: p, log: log, streams: make(chan struct{}, p.MaxStreams)}
+	// Browsers send a cross-site form POST without a preflight, with the
+	// Basic credentials they cached (and to a loopback server, which needs
+	// none): refuse writes from pages of other origins than the CORS ones.
+	if !slices.Contains(p.CORSOrigins, "*") {
+		g.csrf = http.NewCrossOriginProtection()
+		for _, o := range p.CORSOrigins {
+			if err := g.csrf.AddTrustedOrigin(o); err != nil {
+				log.Warn("HTTP API: CORS origin not trusted for writes", "origin", o, "err", err)
+			}
+		}
+	}
 	if p.Token != "" {
 		sum := sha256.Sum256([]byte(p.Token))
 		g.tokenSum = sum[:]
@@ -107,6 +123,7 @@ type guard struct {
 	log      *slog.Logger
 	tokenSum []byte // sha256 of the token; nil: no auth
 	streams  chan struct{}
+	csrf     *http.CrossOriginProtection // nil: CORS "*" trusts every origin
 }
 
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +139,13 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if origin := r.Header.Get("Origin"); origin != "" && len(g.p.CORSOrigins) > 0 {
 		if g.cors(w, r, origin) {
+			return
+		}
+	}
+	if g.csrf != nil {
+		if err := g.csrf.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("%s %s from a page of another origin (%s): refused (%v); call the API from that origin's server, or allow it with --http-cors-origins",
+				r.Method, r.URL.Path, cmp.Or(r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")), err))
 			return
 		}
 	}

@@ -158,6 +158,36 @@ func TestProtect_CORS(t *testing.T) {
 	})
 }
 
+// TestProtect_CrossSiteWrites: a browser page of another origin cannot
+// write (a form POST needs no preflight and carries the browser's cached
+// Basic credentials), whatever its credentials; the configured CORS
+// origins, the same origin and non-browser clients can.
+func TestProtect_CrossSiteWrites(t *testing.T) {
+	srv := startServer(t, memAPI(t), WithPolicy(Policy{Token: testToken, CORSOrigins: []string{"https://app.example"}}))
+	auth := basic("u", testToken)
+	for name, hdr := range map[string]map[string]string{
+		"Sec-Fetch-Site cross-site": {"Sec-Fetch-Site": "cross-site"},
+		"Origin of another site":    {"Origin": "https://evil.example"},
+	} {
+		hdr["Authorization"] = auth
+		a := send(t, http.DefaultClient, "DELETE", srv.URL()+"/api/v1/jobs/g-1", hdr)
+		assert.Equal(t, http.StatusForbidden, a.status, name)
+		assert.Contains(t, a.body, "another origin", name)
+	}
+	a := send(t, http.DefaultClient, "GET", srv.URL()+"/api/v1/jobs/g-1/events", map[string]string{"Authorization": auth, "Sec-Fetch-Site": "cross-site"})
+	assert.Equal(t, http.StatusOK, a.status, "reads stay open to other origins (CORS decides what they see)")
+	assert.Contains(t, a.body, `"count":1`, "the refused DELETEs deleted nothing")
+	for name, hdr := range map[string]map[string]string{
+		"a CORS origin":        {"Origin": "https://app.example"},
+		"the same origin":      {"Sec-Fetch-Site": "same-origin"},
+		"a non-browser client": {},
+	} {
+		hdr["Authorization"] = auth
+		a := send(t, http.DefaultClient, "DELETE", srv.URL()+"/api/v1/jobs/none-"+strings.ReplaceAll(name, " ", "-"), hdr)
+		assert.Equal(t, http.StatusOK, a.status, name)
+	}
+}
+
 func TestProtect_SecurityHeaders(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/page", func(w http.ResponseWriter, _ *http.Request) {

@@ -29,6 +29,11 @@ var ErrConfig = errors.New("bad NATS setting")
 // says how to fix it.
 var ErrUnreachable = errors.New("NATS unreachable")
 
+// ErrRefused marks a connection the server answered but refused: missing or
+// wrong credentials, a certificate it does not accept or a TLS mismatch.
+// The message names what is missing and the setting that fixes it.
+var ErrRefused = errors.New("NATS refused the connection")
+
 // ClientURL is the URL a client of naq-events connects to: cfg.URL when set,
 // otherwise the embedded server of a running `naq-events serve` at
 // nats://<EmbeddedHost>:<EmbeddedPort> (a wildcard host becomes 127.0.0.1,
@@ -162,7 +167,7 @@ func mustExist(flag, env, path string) error {
 
 // Connect connects to ClientURL(cfg) with Options(cfg) as client name. The
 // connect timeout is cfg.ConnectTimeout, shortened to ctx's deadline. An
-// error wraps ErrUnreachable (or ErrConfig), names the URL and says how to
+// error wraps ErrUnreachable, ErrRefused or ErrConfig, names the URL and says how to
 // fix it.
 func Connect(ctx context.Context, cfg config.NATS, name string) (*nats.Conn, error) {
 	return connect(ctx, cfg, name, nil)
@@ -216,16 +221,16 @@ func explain(cfg config.NATS, u string, err error) error {
 		if given == "" {
 			return fmt.Errorf("%w: NATS at %s requires credentials and none were given (%w); set --creds/NATS_CREDS (a .creds file), "+
 				"--nkey/NATS_NKEY (a seed file), --user/NATS_USER with --password/NATS_PASSWORD, or --token/NATS_TOKEN",
-				ErrUnreachable, where, err)
+				ErrRefused, where, err)
 		}
 		return fmt.Errorf("%w: NATS at %s refused the credentials given (%s) (%w); check them, or give the right --creds, --nkey, --user/--password or --token",
-			ErrUnreachable, where, given, err)
+			ErrRefused, where, given, err)
 	case strings.Contains(msg, "certificate required"),
 		(strings.Contains(msg, "bad certificate") || strings.Contains(msg, "after tls handshake")) && cfg.Cert == "":
 		// TLS 1.3 reports a missing client certificate after the handshake,
 		// as "certificate required" or as a closed connection.
 		return fmt.Errorf("%w: NATS at %s requires a client certificate (mutual TLS) (%w); give --tlscert/NATS_CERT and --tlskey/NATS_KEY, signed by a CA the server trusts",
-			ErrUnreachable, where, err)
+			ErrRefused, where, err)
 	case strings.Contains(msg, "unknown authority"), strings.Contains(msg, "not valid for any names"),
 		strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "x509"):
 		ca := "give the CA that signed it with --tlsca/NATS_CA"
@@ -233,17 +238,17 @@ func explain(cfg config.NATS, u string, err error) error {
 			ca = fmt.Sprintf("--tlsca %q does not vouch for it; give the CA that signed it", cfg.CA)
 		}
 		return fmt.Errorf("%w: TLS with NATS at %s: the server's certificate is not trusted (%w); %s",
-			ErrUnreachable, where, err, ca)
+			ErrRefused, where, err, ca)
 	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate"),
 		strings.Contains(msg, "after tls handshake"):
 		return fmt.Errorf("%w: NATS at %s refused the client certificate --tlscert %q (%w); give one signed by a CA the server trusts",
-			ErrUnreachable, where, cfg.Cert, err)
+			ErrRefused, where, cfg.Cert, err)
 	case errors.Is(err, nats.ErrSecureConnWanted), strings.Contains(msg, "secure connection not available"):
 		return fmt.Errorf("%w: NATS at %s does not offer TLS (%w); use a nats:// URL, or enable TLS on the server",
-			ErrUnreachable, where, err)
+			ErrRefused, where, err)
 	case errors.Is(err, nats.ErrSecureConnRequired), strings.Contains(msg, "tls"):
 		return fmt.Errorf("%w: TLS with NATS at %s failed (%w); check --tlsca/NATS_CA, --tlscert/NATS_CERT and --tlskey/NATS_KEY",
-			ErrUnreachable, where, err)
+			ErrRefused, where, err)
 	}
 	hint := "start it or set NATS_URL/--server to a running server"
 	if cfg.URL == "" {
@@ -286,17 +291,37 @@ func redact(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
 		p = strings.TrimSpace(p)
-		if u, err := url.Parse(p); err == nil && u.User != nil {
+		switch u, err := url.Parse(p); {
+		case err == nil && u.User != nil:
 			if _, has := u.User.Password(); has {
 				p = u.Redacted()
 			} else {
 				u.User = url.User("xxxxx")
 				p = u.String()
 			}
+		case strings.Contains(p, "@"):
+			// Userinfo net/url does not see: a URL that does not parse (a
+			// bad port or escape) or has no scheme, which nats.go adds.
+			p = redactUserinfo(p)
 		}
 		parts[i] = p
 	}
 	return strings.Join(parts, ",")
+}
+
+// redactUserinfo hides what comes before the last '@' of a URL that
+// net/url does not parse as having a user: "user:xxxxx@" or "xxxxx@".
+func redactUserinfo(p string) string {
+	at := strings.LastIndex(p, "@")
+	start := 0
+	if i := strings.Index(p[:at], "://"); i >= 0 {
+		start = i + len("://")
+	}
+	user := "xxxxx"
+	if name, _, hasPassword := strings.Cut(p[start:at], ":"); hasPassword {
+		user = name + ":xxxxx"
+	}
+	return p[:start] + user + p[at:]
 }
 
 // Redact hides the passwords and tokens of a NATS URL list, for output.

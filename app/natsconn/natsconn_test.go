@@ -2,6 +2,7 @@ package natsconn
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,4 +164,21 @@ func TestConnectAndDrain(t *testing.T) {
 	require.NoError(t, Drain(ctx, nc))
 	assert.True(t, nc.IsClosed())
 	assert.NoError(t, Drain(ctx, nc), "draining a closed connection is a no-op")
+}
+
+// TestExplainRefusedIsNotUnreachable: a server that answered and refused
+// (credentials, certificates) is ErrRefused, not ErrUnreachable, so the
+// line does not send the user looking for a server that is down.
+func TestExplainRefusedIsNotUnreachable(t *testing.T) {
+	cfg := config.Default().NATS
+	cfg.URL = "nats://127.0.0.1:4222"
+	for _, cause := range []error{nats.ErrAuthorization, errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")} {
+		err := explain(cfg, cfg.URL, cause)
+		assert.ErrorIs(t, err, ErrRefused, "%v", cause)
+		assert.NotErrorIs(t, err, ErrUnreachable, "%v", cause)
+		assert.ErrorIs(t, err, cause)
+	}
+	err := explain(cfg, cfg.URL, nats.ErrNoServers)
+	assert.ErrorIs(t, err, ErrUnreachable)
+	assert.NotErrorIs(t, err, ErrRefused)
 }

@@ -1,7 +1,6 @@
 package natsconn
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,28 +8,15 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/naq-go/events/app/config"
 )
 
 // TestPublishDenied: every subject the server refused a publish to is
 // recorded (not only the latest, as nc.LastError), with its time; a
 // connection not made by Connect gets nil.
 func TestPublishDenied(t *testing.T) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		Users: []*server.User{{Username: "u", Password: "p", Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Allow: []string{"ok.>"}},
-		}}}})
-	require.NoError(t, err)
-	go s.Start()
-	t.Cleanup(s.Shutdown)
-	require.True(t, s.ReadyForConnections(5*time.Second))
-
-	cfg := config.Default().NATS
-	cfg.URL, cfg.User, cfg.Password = s.ClientURL(), "u", "p"
-	nc, err := Connect(context.Background(), cfg, "publish denied test")
-	require.NoError(t, err)
-	defer nc.Close()
+	s, nc := connectLimited(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{"ok.>"}},
+	}, "publish denied test")
 	denied := PublishDenied(nc)
 	require.NotNil(t, denied)
 

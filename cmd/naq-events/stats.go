@@ -90,6 +90,9 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 		// Jobs and workers are not in the rollups: read their events.
 		recs, err := s.store.List(rctx, flt, event.Page{})
 		if err != nil {
+			if *all {
+				return fmt.Errorf("read every event of the stream: %w; try --window instead of --all", err)
+			}
 			return fmt.Errorf("read the events of the last %s: %w; try a shorter --window", *window, err)
 		}
 		res = computeStats(recs, *window, flt.Since, until)

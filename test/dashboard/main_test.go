@@ -3,19 +3,19 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/naq-go/events/test/internal/naqbin"
 )
 
 // srv is the `naq-events serve` every test of the package uses: the binary
@@ -26,9 +26,8 @@ type server struct {
 	bin     string
 	baseURL string // http://127.0.0.1:port
 	natsURL string
-	cmd     *exec.Cmd
-	out     *lockedBuffer
-	done    chan struct{}
+	proc    *naqbin.Proc
+	out     *naqbin.Buffer
 }
 
 func TestMain(m *testing.M) {
@@ -41,17 +40,11 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
-	dir, err := os.MkdirTemp("", "naq-dashboard-")
+	bin, dir, err := naqbin.Build(filepath.Join("..", "..", "cmd"), "naq-dashboard-")
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	bin := filepath.Join(dir, "naq-events")
-	build := exec.Command("go", "build", "-o", bin, "./naq-events")
-	build.Dir = filepath.Join("..", "..", "cmd")
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build naq-events: %w\n%s", err, out)
-	}
 	s, err := startServer(bin, filepath.Join(dir, "data"))
 	if err != nil {
 		return 0, err
@@ -64,33 +57,12 @@ func run(m *testing.M) (int, error) {
 	return code, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	return port, l.Close()
-}
-
-// cleanEnv is the environment without NATS and naq-events settings and
-// without NO_COLOR, plus extra.
-func cleanEnv(extra ...string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "NATS_") && !strings.HasPrefix(kv, "NAQ_") && !strings.HasPrefix(kv, "NO_COLOR=") {
-			env = append(env, kv)
-		}
-	}
-	return append(env, extra...)
-}
-
 func startServer(bin, dataDir string) (*server, error) {
-	natsPort, err := freePort()
+	natsPort, err := naqbin.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	httpPort, err := freePort()
+	httpPort, err := naqbin.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -98,55 +70,41 @@ func startServer(bin, dataDir string) (*server, error) {
 		bin:     bin,
 		baseURL: "http://127.0.0.1:" + strconv.Itoa(httpPort),
 		natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
-		out:     &lockedBuffer{},
-		done:    make(chan struct{}),
+		out:     &naqbin.Buffer{},
 	}
-	s.cmd = exec.Command(bin, "serve", "--embedded-port", strconv.Itoa(natsPort),
+	s.proc, err = naqbin.Start(bin, naqbin.CleanEnv(), s.out, s.out, "serve", "--embedded-port", strconv.Itoa(natsPort),
 		"--http", "127.0.0.1:"+strconv.Itoa(httpPort), "--data-dir", dataDir)
-	s.cmd.Env = cleanEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("start serve: %w", err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	err = s.proc.WaitReady(30*time.Second, func() error {
 		resp, err := client.Get(s.baseURL + "/healthz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-			err = fmt.Errorf("/healthz answered %s", resp.Status)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("serve exited before it was healthy; output:\n%s", s.out.String())
-		case <-time.After(20 * time.Millisecond):
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/healthz answered %s", resp.Status)
 		}
-		if time.Now().After(deadline) {
-			_ = s.stop()
-			return nil, fmt.Errorf("serve not healthy within 30 s (last error %w); output:\n%s", err, s.out.String())
-		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, naqbin.ErrExited):
+		return nil, fmt.Errorf("serve exited before it was healthy; output:\n%s", s.out.String())
+	case err != nil:
+		_ = s.stop()
+		return nil, fmt.Errorf("serve not healthy: %w; output:\n%s", err, s.out.String())
 	}
+	return s, nil
 }
 
 // stop sends SIGTERM and waits up to 20 s for a clean exit.
 func (s *server) stop() error {
-	select {
-	case <-s.done:
-	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-			return fmt.Errorf("serve did not stop within 20 s of SIGTERM; output:\n%s", s.out.String())
-		}
+	if err := s.proc.Stop(20 * time.Second); err != nil {
+		return fmt.Errorf("serve did not stop within 20 s of SIGTERM; output:\n%s", s.out.String())
 	}
-	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := s.proc.ExitCode(); code != 0 {
 		return fmt.Errorf("serve exited with status %d; output:\n%s", code, s.out.String())
 	}
 	return nil
@@ -157,7 +115,7 @@ func (s *server) cli(ctx context.Context, stdin string, args ...string) (string,
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = cleanEnv("NATS_URL=" + s.natsURL)
+	cmd.Env = naqbin.CleanEnv("NATS_URL=" + s.natsURL)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -188,23 +146,4 @@ func (s *server) get(ctx context.Context, path string) ([]byte, error) {
 		return b, fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
 	}
 	return b, nil
-}
-
-// lockedBuffer is a bytes.Buffer safe for the subprocess's writers and
-// the test's readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -2,41 +2,32 @@ package hostile
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/naq-go/events/test/internal/naqbin"
 )
 
 var bin, natscli string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "naq-hostile-")
+	var dir string
+	var err error
+	bin, dir, err = naqbin.Build(filepath.Join("..", "..", "cmd"), "naq-hostile-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "naq-events")
-	build := exec.Command("go", "build", "-o", bin, "./naq-events")
-	build.Dir = filepath.Join("..", "..", "cmd")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build naq-events: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	natscli, _ = filepath.Abs(filepath.Join("..", "..", "bin", "nats"))
@@ -50,29 +41,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := naqbin.FreePort()
 	require.NoError(t, err)
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 type result struct {
@@ -82,22 +55,9 @@ type result struct {
 
 func runBin(t *testing.T, env []string, stdin io.Reader, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	cmd.Stdin = stdin
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	require.NoError(t, ctx.Err(), "%s %v hung", name, args)
-	r := result{stdout: so.String(), stderr: se.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
+	res, err := naqbin.Run(t.Context(), 60*time.Second, env, stdin, name, args...)
+	require.NoError(t, err, "%s %v hung", name, args)
+	r := result{code: res.Code, stdout: res.Stdout, stderr: res.Stderr}
 	require.NotContains(t, r.stderr, "goroutine ", "a Go stack: %s", r.stderr)
 	require.NotContains(t, r.stderr, "panic:", r.stderr)
 	return r
@@ -107,8 +67,8 @@ func runBin(t *testing.T, env []string, stdin io.Reader, name string, args ...st
 type service struct {
 	base, natsURL string
 	env           []string
-	out           *lockedBuffer
-	done          chan struct{}
+	out           *naqbin.Buffer
+	proc          *naqbin.Proc
 }
 
 func startService(t *testing.T) *service {
@@ -116,44 +76,36 @@ func startService(t *testing.T) *service {
 	httpPort, natsPort := freePort(t), freePort(t)
 	s := &service{
 		base: "http://127.0.0.1:" + strconv.Itoa(httpPort), natsURL: "nats://127.0.0.1:" + strconv.Itoa(natsPort),
-		env: []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"},
-		out: &lockedBuffer{}, done: make(chan struct{}),
+		env: naqbin.MinimalEnv(t.TempDir()),
+		out: &naqbin.Buffer{},
 	}
-	cmd := exec.Command(bin, "serve", "--http", "127.0.0.1:"+strconv.Itoa(httpPort),
+	proc, err := naqbin.Start(bin, s.env, s.out, s.out, "serve", "--http", "127.0.0.1:"+strconv.Itoa(httpPort),
 		"--embedded-port", strconv.Itoa(natsPort), "--data-dir", t.TempDir())
-	cmd.Env = s.env
-	cmd.Stdout, cmd.Stderr = s.out, s.out
-	require.NoError(t, cmd.Start())
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	require.NoError(t, err)
+	s.proc = proc
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-s.done
-		}
+		_ = proc.Stop(20 * time.Second)
 		if t.Failed() {
 			t.Logf("serve output:\n%s", s.out.String())
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(s.out.String(), "Press Ctrl-C to stop.") {
-		select {
-		case <-s.done:
-			t.Fatalf("serve exited: %s", s.out.String())
-		default:
+	err = proc.WaitReady(60*time.Second, func() error {
+		if !strings.Contains(s.out.String(), "Press Ctrl-C to stop.") {
+			return errors.New("no banner yet")
 		}
-		require.True(t, time.Now().Before(deadline), "serve did not start: %s", s.out.String())
-		time.Sleep(20 * time.Millisecond) // polling the output with a deadline
+		return nil
+	})
+	if errors.Is(err, naqbin.ErrExited) {
+		t.Fatalf("serve exited: %s", s.out.String())
 	}
+	require.NoError(t, err, "serve did not start: %s", s.out.String())
 	return s
 }
 
 func (s *service) alive(t *testing.T) {
 	t.Helper()
 	select {
-	case <-s.done:
+	case <-s.proc.Done():
 		t.Fatalf("serve died: %s", s.out.String())
 	default:
 	}

@@ -126,13 +126,7 @@ func BenchmarkLog(b *testing.B) {
 	evs := logEvents()
 	l := logger.New(f.st, logger.WithSlog(quiet))
 	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if err := l.Log(evs[i&4095]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	logLoop(b, l, evs)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.StopTimer()
 	closeAndReport(b, l)
@@ -144,17 +138,7 @@ func BenchmarkLogParallel(b *testing.B) {
 	evs := logEvents()
 	l := logger.New(f.st, logger.WithSlog(quiet))
 	b.ReportAllocs()
-	b.SetParallelism(max(1, 8/runtimeProcs()))
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if err := l.Log(evs[i&4095]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
+	logParallel(b, l, evs)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.StopTimer()
 	closeAndReport(b, l)
@@ -169,6 +153,34 @@ func logEvents() []event.JobEvent {
 		evs[i] = event.Enqueued("job-"+strconv.Itoa(i), "default", 5)
 	}
 	return evs
+}
+
+// logLoop logs the events of evs (4096, from logEvents) in turn for b.Loop
+// and stops the benchmark at the first error.
+func logLoop(b *testing.B, l *logger.Logger, evs []event.JobEvent) {
+	i := 0
+	for b.Loop() {
+		if err := l.Log(evs[i&4095]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// logParallel is logLoop from about 8 goroutines (never fewer than
+// GOMAXPROCS).
+func logParallel(b *testing.B, l *logger.Logger, evs []event.JobEvent) {
+	b.SetParallelism(max(1, 8/runtimeProcs()))
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if err := l.Log(evs[i&4095]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
 }
 
 func closeAndReport(b *testing.B, l *logger.Logger) {

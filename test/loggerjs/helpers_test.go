@@ -1,7 +1,6 @@
 package loggerjs_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/adapters/natsembed"
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/test/internal/streamread"
 )
 
 // quiet discards the logger's own warnings, which the tests provoke on
@@ -83,37 +83,13 @@ func openSpill(t testing.TB, dir string) *filestore.Store {
 // Nats-Msg-Id header is the event_id of its body.
 func streamIDs(t testing.TB, nc *nats.Conn, stream string) map[string]int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	s, err := js.Stream(ctx, stream)
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	total := info.State.Msgs
-	ids := make(map[string]int, total)
-	if total == 0 {
-		return ids
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	var read uint64
-	for read < total {
-		batch, err := cons.Fetch(int(min(total-read, 1000)), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			var ev event.JobEvent
-			require.NoError(t, json.Unmarshal(m.Data(), &ev), "message %s", m.Subject())
-			require.Equal(t, ev.ID, m.Headers().Get(jetstream.MsgIDHeader), "Nats-Msg-Id of %s", m.Subject())
-			ids[ev.ID]++
-		}
-		require.NoError(t, batch.Error())
-		require.NotZero(t, n, "no message fetched after %d of %d", read, total)
-		read += uint64(n)
-	}
+	ids := make(map[string]int)
+	streamread.Each(t, nc, stream, func(m jetstream.Msg) {
+		var ev event.JobEvent
+		require.NoError(t, json.Unmarshal(m.Data(), &ev), "message %s", m.Subject())
+		require.Equal(t, ev.ID, m.Headers().Get(jetstream.MsgIDHeader), "Nats-Msg-Id of %s", m.Subject())
+		ids[ev.ID]++
+	})
 	return ids
 }
 

@@ -90,13 +90,7 @@ func BenchmarkLogDiscard(b *testing.B) {
 	evs := logEvents()
 	l := logger.New(discardStore{}, logger.WithSlog(quiet))
 	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if err := l.Log(evs[i&4095]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	logLoop(b, l, evs)
 	b.StopTimer()
 	closeAndReport(b, l)
 }
@@ -106,17 +100,7 @@ func BenchmarkLogDiscardParallel(b *testing.B) {
 	evs := logEvents()
 	l := logger.New(discardStore{}, logger.WithSlog(quiet))
 	b.ReportAllocs()
-	b.SetParallelism(max(1, 8/runtimeProcs()))
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if err := l.Log(evs[i&4095]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
+	logParallel(b, l, evs)
 	b.StopTimer()
 	closeAndReport(b, l)
 }

@@ -1,41 +1,33 @@
 package security
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/naq-go/events/test/internal/naqbin"
 )
 
 // bin is the naq-events binary built by TestMain.
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "naq-security-")
+	var dir string
+	var err error
+	bin, dir, err = naqbin.Build(filepath.Join("..", "..", "cmd"), "naq-security-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin = filepath.Join(dir, "naq-events")
-	build := exec.Command("go", "build", "-o", bin, "./naq-events")
-	build.Dir = filepath.Join("..", "..", "cmd")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build naq-events: %v\n%s", err, out)
-		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -81,33 +73,16 @@ func (o *outputs) requireNoSecret(t *testing.T, secrets ...string) {
 // of its own, so the machine's NATS_* variables never leak in.
 func baseEnv(t *testing.T, kv ...string) []string {
 	t.Helper()
-	home := t.TempDir()
-	return append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "NO_COLOR=1"}, kv...)
+	return naqbin.MinimalEnv(t.TempDir(), kv...)
 }
 
 // run runs the binary with env and stdin and waits at most 40 s: a hang
 // fails the test.
 func run(t *testing.T, out *outputs, env []string, stdin string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = env
-	cmd.Stdin = strings.NewReader(stdin)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: so.String(), stderr: se.String(), took: time.Since(start)}
-	require.NoError(t, ctx.Err(), "naq-events %v hung; stderr: %s", args, r.stderr)
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		require.NoError(t, err)
-	}
+	res, err := naqbin.Run(t.Context(), 40*time.Second, env, strings.NewReader(stdin), bin, args...)
+	r := result{code: res.Code, stdout: res.Stdout, stderr: res.Stderr, took: res.Took}
+	require.NoError(t, err, "naq-events %v hung; stderr: %s", args, r.stderr)
 	if out != nil {
 		out.add(strings.Join(args, " "), r.stdout+r.stderr)
 	}
@@ -132,36 +107,17 @@ func requireOneLineError(t *testing.T, r result, want ...string) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := naqbin.FreePort()
 	require.NoError(t, err)
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // serveProc is a running `naq-events serve`.
 type serveProc struct {
-	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
-	done   chan struct{}
+	proc   *naqbin.Proc
+	stdout *naqbin.Buffer
+	stderr *naqbin.Buffer
 	base   string // http(s)://127.0.0.1:port
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startServe starts serve with args and waits until it prints its banner
@@ -177,36 +133,28 @@ func startServeAt(t *testing.T, out *outputs, env []string, scheme, addr string,
 	_, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	args = append([]string{"serve", "--http", addr, "--data-dir", t.TempDir()}, args...)
-	p := &serveProc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{}),
-		base: scheme + "://127.0.0.1:" + port}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	require.NoError(t, p.cmd.Start())
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	p := &serveProc{stdout: &naqbin.Buffer{}, stderr: &naqbin.Buffer{}, base: scheme + "://127.0.0.1:" + port}
+	proc, err := naqbin.Start(bin, env, p.stdout, p.stderr, args...)
+	require.NoError(t, err)
+	p.proc = proc
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
+		if err := proc.Stop(20 * time.Second); err != nil {
 			t.Errorf("serve did not stop within 20 s of SIGTERM")
 		}
 		if out != nil {
 			out.add("serve", p.stdout.String()+p.stderr.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") {
-		select {
-		case <-p.done:
-			t.Fatalf("serve exited early: %s%s", p.stdout.String(), p.stderr.String())
-		default:
+	err = proc.WaitReady(30*time.Second, func() error {
+		if !strings.Contains(p.stdout.String(), "Press Ctrl-C to stop.") {
+			return errors.New("no banner yet")
 		}
-		require.True(t, time.Now().Before(deadline), "serve did not start: %s%s", p.stdout.String(), p.stderr.String())
-		time.Sleep(20 * time.Millisecond) // polling the output with a deadline
+		return nil
+	})
+	if errors.Is(err, naqbin.ErrExited) {
+		t.Fatalf("serve exited early: %s%s", p.stdout.String(), p.stderr.String())
 	}
+	require.NoError(t, err, "serve did not start: %s%s", p.stdout.String(), p.stderr.String())
 	return p
 }
 

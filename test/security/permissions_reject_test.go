@@ -24,9 +24,7 @@ func TestPermissions_ProducerOtherService(t *testing.T) {
 	url := startNATS(t, permsConf)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	admin, done := openAs(t, ctx, permsClient(url, "admin"))
-	require.NoError(t, admin.Close(ctx))
-	done()
+	createStreamAsAdmin(t, ctx, url)
 
 	billing, doneBilling := openAs(t, ctx, permsClient(url, "producer"))
 	defer doneBilling()

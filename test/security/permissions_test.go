@@ -23,8 +23,8 @@ import (
 // stream naq_events: a producer of environment prod, service billing, and
 // a reader. Both also subscribe to _INBOX.> for replies.
 var (
-	producerPub = []string{"naq.events.prod.billing.>", "$JS.API.STREAM.INFO.naq_events", "$JS.API.STREAM.UPDATE.naq_events"}
-	readerPub   = []string{"$JS.API.STREAM.INFO.naq_events", "$JS.API.STREAM.UPDATE.naq_events", "$JS.API.DIRECT.GET.naq_events",
+	producerPub = []string{"naq.events.prod.billing.>", "$JS.API.STREAM.INFO.naq_events"}
+	readerPub   = []string{"$JS.API.STREAM.INFO.naq_events", "$JS.API.DIRECT.GET.naq_events",
 		"$JS.API.CONSUMER.CREATE.naq_events.>", "$JS.API.CONSUMER.MSG.NEXT.naq_events.>",
 		"$JS.API.CONSUMER.DELETE.naq_events.>", "$JS.API.CONSUMER.INFO.naq_events.>", "$JS.ACK.naq_events.>"}
 	inboxSub = []string{"_INBOX.>"}
@@ -71,6 +71,15 @@ func openAs(t *testing.T, ctx context.Context, cfg config.Config) (*logger.Logge
 	return lg, func() { _ = store.Close(); nc.Close() }
 }
 
+// createStreamAsAdmin opens the store as admin, which creates the stream,
+// and closes it: the operator's step before a producer logs.
+func createStreamAsAdmin(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	admin, done := openAs(t, ctx, permsClient(url, "admin"))
+	defer done()
+	require.NoError(t, admin.Close(ctx))
+}
+
 // TestPermissions_Producer: a producer allowed to publish only
 // naq.events.prod.billing.> (and the stream calls the library makes on
 // open) logs billing events.
@@ -78,10 +87,7 @@ func TestPermissions_Producer(t *testing.T) {
 	url := startNATS(t, permsConf)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	// The operator creates the stream.
-	admin, done := openAs(t, ctx, permsClient(url, "admin"))
-	require.NoError(t, admin.Close(ctx))
-	done()
+	createStreamAsAdmin(t, ctx, url)
 
 	lg, done := openAs(t, ctx, permsClient(url, "producer"))
 	defer done()

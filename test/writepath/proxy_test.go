@@ -23,6 +23,7 @@ type proxy struct {
 	drop  func(reply string) bool // drops the publish when true; once
 	watch func(reply string) bool // closes seen when true; once
 	seen  chan struct{}
+	hold  chan struct{} // forwarding waits for it after seen closes
 	wg    sync.WaitGroup
 }
 
@@ -51,12 +52,24 @@ func (p *proxy) dropOnce(fn func(reply string) bool) {
 }
 
 // when returns a channel closed once the proxy has forwarded a publish whose
-// reply subject fn accepts.
+// reply subject fn accepts. That connection then forwards nothing more
+// until release is called, so a fault injected in between lands exactly
+// after that publish, however fast the client writes.
 func (p *proxy) when(fn func(reply string) bool) <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.watch, p.seen = fn, make(chan struct{})
+	p.watch, p.seen, p.hold = fn, make(chan struct{}), make(chan struct{})
 	return p.seen
+}
+
+// release lets the connection held by when forward again.
+func (p *proxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hold != nil {
+		close(p.hold)
+		p.hold = nil
+	}
 }
 
 // cut closes every connection the proxy carries now.
@@ -70,6 +83,7 @@ func (p *proxy) cut() {
 }
 
 func (p *proxy) close() {
+	p.release()
 	_ = p.ln.Close()
 	p.cut()
 	p.wg.Wait()
@@ -117,7 +131,7 @@ func (p *proxy) forward(dst io.Writer, src io.Reader) {
 		var payload []byte
 		isPub := bytes.HasPrefix(line, []byte("PUB ")) || bytes.HasPrefix(line, []byte("HPUB "))
 		dropped := false
-		var signal chan struct{}
+		var signal, hold chan struct{}
 		if isPub {
 			f := bytes.Fields(line)
 			n, err := strconv.Atoi(string(f[len(f)-1]))
@@ -138,7 +152,7 @@ func (p *proxy) forward(dst io.Writer, src io.Reader) {
 				p.drop, dropped = nil, true
 			}
 			if !dropped && p.watch != nil && p.watch(reply) {
-				signal, p.watch = p.seen, nil
+				signal, hold, p.watch = p.seen, p.hold, nil
 			}
 			p.mu.Unlock()
 		}
@@ -160,6 +174,7 @@ func (p *proxy) forward(dst io.Writer, src io.Reader) {
 		}
 		if signal != nil {
 			close(signal) // once the publish is on its way to the server
+			<-hold
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/naq-go/events/adapters/natsembed"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
+	"github.com/naq-go/events/test/internal/streamread"
 	"github.com/naq-go/events/test/natstest"
 )
 
@@ -108,30 +109,14 @@ func storeAll(ctx context.Context, t testing.TB, st *jsstore.Store, evs []event.
 // readBack returns the ids of every message of the stream, in stream order.
 func readBack(t testing.TB, nc *nats.Conn, stream string) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	s, err := js.Stream(ctx, stream)
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
-	want := int(info.State.Msgs)
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	ids := make([]string, 0, want)
-	for len(ids) < want {
-		batch, err := cons.Fetch(min(want-len(ids), 1000), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
-		for m := range batch.Messages() {
-			var doc struct {
-				ID string `json:"event_id"`
-			}
-			require.NoError(t, json.Unmarshal(m.Data(), &doc))
-			ids = append(ids, doc.ID)
+	var ids []string
+	streamread.Each(t, nc, stream, func(m jetstream.Msg) {
+		var doc struct {
+			ID string `json:"event_id"`
 		}
-		require.NoError(t, batch.Error())
-	}
+		require.NoError(t, json.Unmarshal(m.Data(), &doc))
+		ids = append(ids, doc.ID)
+	})
 	return ids
 }
 
@@ -203,6 +188,7 @@ func runMidBatch(t *testing.T, st *jsstore.Store, p *proxy, evs []event.JobEvent
 	select {
 	case <-seen:
 		fault()
+		p.release()
 	case r := <-done:
 		t.Fatalf("stored everything (%v) before message %d of batch %d went by", r.err, seq, nth)
 	}
@@ -212,15 +198,23 @@ func runMidBatch(t *testing.T, st *jsstore.Store, p *proxy, evs []event.JobEvent
 	return r.failed
 }
 
-// TestServerRestartMidBatch stops the server (gracefully) while a fast
-// batch is half stored and starts it again on the same store.
-func TestServerRestartMidBatch(t *testing.T) {
+// proxiedStore starts an embedded server on a store of its own, a proxy in
+// front of it, and a Store on a connection through the proxy; all are
+// stopped by t.Cleanup.
+func proxiedStore(t *testing.T) (*natsembed.Server, *proxy, *nats.Conn, *jsstore.Store) {
+	t.Helper()
 	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	nc := connect(t, p.url())
-	st := newStore(t, nc)
+	return srv, p, nc, newStore(t, nc)
+}
+
+// TestServerRestartMidBatch stops the server (gracefully) while a fast
+// batch is half stored and starts it again on the same store.
+func TestServerRestartMidBatch(t *testing.T) {
+	srv, p, _, st := proxiedStore(t)
 	watch := connect(t, srv.ClientURL())
 	evs := makeEvents(total)
 
@@ -232,12 +226,7 @@ func TestServerRestartMidBatch(t *testing.T) {
 // TestConnectionCutMidFastBatch cuts the client's TCP connection while a
 // fast batch is on the wire; the server keeps running.
 func TestConnectionCutMidFastBatch(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	nc := connect(t, p.url())
-	st := newStore(t, nc)
+	srv, p, nc, st := proxiedStore(t)
 	watch := connect(t, srv.ClientURL())
 	evs := makeEvents(total)
 
@@ -251,12 +240,7 @@ func TestConnectionCutMidFastBatch(t *testing.T) {
 // on its way to the server. The server stores the 699 before it, reports
 // the gap and commits; StoreBatch sends the rest again and returns nil.
 func TestGapForcedByLostMessage(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	nc := connect(t, p.url())
-	st := newStore(t, nc)
+	_, p, nc, st := proxiedStore(t)
 	p.dropOnce(func(reply string) bool { return strings.HasSuffix(reply, ".fail.700.1.$FI") })
 	evs := makeEvents(batch)
 

@@ -124,7 +124,9 @@
       var info = {};
       try { info = JSON.parse(e.data); } catch (err) { /* keep the default text */ }
       last = 0;
-      lastID = '';
+      // Resume from the new stream's start ("0": after no event) should
+      // the connection drop before its first event, not from now.
+      lastID = '0';
       notice(info.reason || 'the stream was re-created: events may have been lost');
     }
     function notice(text) {
