@@ -44,24 +44,28 @@ func (r *Rollups) Summary(ctx context.Context, q Query) (Summary, error) {
 
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	type pointKey struct{ start, width int64 }
-	points := make(map[pointKey]*[numTypes]int64)
-	durations := make(map[string]*Sketch)
-	type failMerged struct {
-		failAgg
-		spark map[pointKey]int64
+	a := &summaryAcc{
+		want: want, wantCompleted: wantCompleted, wantFailed: wantFailed,
+		points:    make(map[pointKey]*[numTypes]int64),
+		durations: make(map[string]*denseSketch),
+		failures:  make(map[failKey]*failMerged),
+		queues:    make(map[string]*queueMerged),
+		workers:   make(map[string]*workerAgg),
 	}
-	failures := make(map[failKey]*failMerged)
-	type queueMerged struct {
-		enq, deq int64
-		last     int64
-	}
-	queues := make(map[string]*queueMerged)
-	workers := make(map[string]*workerAgg)
-	var from, to int64 = 0, 0
 	exact := true
 	s := Summary{Seq: r.seq, Counts: make(map[event.JobEventType]int64), Durations: make(map[string]Quantiles)}
-	iEnq, iDeq := typeIndex[event.TypeEnqueued], typeIndex[event.TypeDequeued]
+
+	// Cells of an hour wholly inside the window are answered from the
+	// hour tier (hours.go): an entry is built from its cells the first
+	// time, then reused; the cells of partial hours are merged one by one.
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	if r.hours == nil {
+		r.hours = make(map[hourKey]*hourAgg)
+	}
+	r.pass++
+	var used []*hourAgg
+	var usedKeys []hourKey
 	for _, c := range r.chunks {
 		for k, cl := range c.cells {
 			end := k.start + k.width
@@ -75,77 +79,34 @@ func (r *Rollups) Summary(ctx context.Context, q Query) (Summary, error) {
 			if (since != 0 && startN < since) || (until != 0 && endN > until) {
 				exact = false
 			}
-			if from == 0 || k.start < from {
-				from = k.start
-			}
-			to = max(to, end)
-			pk := pointKey{k.start, k.width}
-			p := points[pk]
-			if p == nil {
-				p = new([numTypes]int64)
-				points[pk] = p
-			}
-			for i, n := range cl.counts {
-				if want[i] && n != 0 {
-					p[i] += n
+			hk := hourOf(k)
+			if k.width <= hourSec && (since == 0 || hk.start*sec >= since) && (until == 0 || (hk.start+hourSec)*sec <= until) {
+				h := r.hours[hk]
+				if h == nil {
+					h = &hourAgg{building: true}
+					r.hours[hk] = h
 				}
-			}
-			if k.queue != "" {
-				qm := queues[k.queue]
-				if qm == nil {
-					qm = &queueMerged{}
-					queues[k.queue] = qm
+				if h.pass != r.pass {
+					h.pass = r.pass
+					used = append(used, h)
+					usedKeys = append(usedKeys, hk)
 				}
-				qm.enq += cl.counts[iEnq]
-				qm.deq += cl.counts[iDeq]
-				qm.last = max(qm.last, cl.last)
-			}
-			addSketch := func(sk *Sketch) {
-				if sk.count == 0 {
-					return
+				if h.building {
+					h.add(k, cl)
 				}
-				for _, name := range []string{"", k.queue} {
-					d := durations[name]
-					if d == nil {
-						d = &Sketch{}
-						durations[name] = d
-					}
-					d.Merge(sk)
-					if k.queue == "" {
-						break
-					}
-				}
+				continue
 			}
-			if wantCompleted {
-				addSketch(&cl.completed)
-			}
-			if wantFailed {
-				addSketch(&cl.failed)
-				for fk, f := range cl.failures {
-					m := failures[fk]
-					if m == nil {
-						m = &failMerged{failAgg: failAgg{first: f.first, last: f.last}, spark: make(map[pointKey]int64)}
-						failures[fk] = m
-					}
-					m.count += f.count
-					m.first, m.last = min(m.first, f.first), max(m.last, f.last)
-					for _, j := range f.jobs {
-						m.jobs = addJob(m.jobs, j, SummaryJobs)
-					}
-					m.spark[pk] += f.count
-				}
-			}
-			for id, w := range cl.workers {
-				cur := workers[id]
-				if cur == nil {
-					cp := *w
-					workers[id] = &cp
-				} else if w.last > cur.last {
-					*cur = *w
-				}
-			}
+			a.addCell(k, cl)
 		}
 	}
+	for i, h := range used {
+		if h.building {
+			h.finish()
+		}
+		a.addHour(usedKeys[i], h.done)
+	}
+	from, to := a.from, a.to
+	points, durations, failures, queues, workers := a.points, a.durations, a.failures, a.queues, a.workers
 
 	// The interval: the query's bounds, widened to the buckets they cut.
 	minute := int64(MinuteWidth)
@@ -184,7 +145,8 @@ func (r *Rollups) Summary(ctx context.Context, q Query) (Summary, error) {
 		s.FailureRate = float64(f) / float64(c+f)
 	}
 	for name, d := range durations {
-		s.Durations[name] = d.Quantiles()
+		sk := d.sketch()
+		s.Durations[name] = sk.Quantiles()
 	}
 
 	s.Failures = make([]FailureGroup, 0, len(failures))
@@ -226,3 +188,148 @@ func (r *Rollups) Summary(ctx context.Context, q Query) (Summary, error) {
 	}
 	return s, nil
 }
+
+type queueMerged struct {
+	enq, deq int64
+	last     int64
+}
+
+// summaryAcc is what Summary merges cells and hour entries into.
+type summaryAcc struct {
+	want                      [numTypes]bool
+	wantCompleted, wantFailed bool
+	from, to                  int64 // unix seconds; from 0 until something is added
+	points                    map[pointKey]*[numTypes]int64
+	durations                 map[string]*denseSketch
+	failures                  map[failKey]*failMerged
+	queues                    map[string]*queueMerged
+	workers                   map[string]*workerAgg
+}
+
+func (a *summaryAcc) span(from, to int64) {
+	if a.from == 0 || from < a.from {
+		a.from = from
+	}
+	a.to = max(a.to, to)
+}
+
+func (a *summaryAcc) point(pk pointKey, counts *[numTypes]int64) {
+	p := a.points[pk]
+	if p == nil {
+		p = new([numTypes]int64)
+		a.points[pk] = p
+	}
+	for i, n := range counts {
+		if a.want[i] && n != 0 {
+			p[i] += n
+		}
+	}
+}
+
+func (a *summaryAcc) queue(name string, counts *[numTypes]int64, last int64) {
+	if name == "" {
+		return
+	}
+	qm := a.queues[name]
+	if qm == nil {
+		qm = &queueMerged{}
+		a.queues[name] = qm
+	}
+	qm.enq += counts[iEnqueued]
+	qm.deq += counts[iDequeued]
+	qm.last = max(qm.last, last)
+}
+
+// dense returns the duration accumulators of all queues and of queue.
+func (a *summaryAcc) dense(queue string) (all, q *denseSketch) {
+	all = a.durations[""]
+	if all == nil {
+		all = &denseSketch{}
+		a.durations[""] = all
+	}
+	if queue == "" {
+		return all, nil
+	}
+	q = a.durations[queue]
+	if q == nil {
+		q = &denseSketch{}
+		a.durations[queue] = q
+	}
+	return all, q
+}
+
+func (a *summaryAcc) sketch(queue string, sk *Sketch) {
+	if sk.count == 0 {
+		return
+	}
+	all, q := a.dense(queue)
+	all.merge(sk)
+	if q != nil {
+		q.merge(sk)
+	}
+}
+
+func (a *summaryAcc) sketchWire(queue string, w *sketchWire) {
+	if w == nil || w.Count == 0 {
+		return
+	}
+	all, q := a.dense(queue)
+	all.mergeWire(w)
+	if q != nil {
+		q.mergeWire(w)
+	}
+}
+
+func (a *summaryAcc) addCell(k cellKey, cl *cell) {
+	a.span(k.start, k.start+k.width)
+	pk := pointKey{k.start, k.width}
+	a.point(pk, &cl.counts)
+	a.queue(k.queue, &cl.counts, cl.last)
+	if a.wantCompleted {
+		a.sketch(k.queue, &cl.completed)
+	}
+	if a.wantFailed {
+		a.sketch(k.queue, &cl.failed)
+		for fk, f := range cl.failures {
+			mergeFailure(a.failures, fk, f).spark[pk] += f.count
+		}
+	}
+	mergeWorkers(a.workers, cl.workers)
+}
+
+func (a *summaryAcc) addHour(hk hourKey, h *hourDone) {
+	if len(h.points) == 0 {
+		return
+	}
+	for i := range h.points {
+		p := &h.points[i]
+		a.span(p.pk.start, p.pk.start+p.pk.width)
+		a.point(p.pk, &p.counts)
+	}
+	a.queue(hk.queue, &h.total, h.last)
+	if a.wantCompleted {
+		a.sketchWire(hk.queue, h.completed)
+	}
+	if a.wantFailed {
+		a.sketchWire(hk.queue, h.failed)
+		for i := range h.failures {
+			f := &h.failures[i]
+			m := mergeFailure(a.failures, f.key, &f.agg)
+			for _, sp := range f.spark {
+				m.spark[sp.pk] += sp.n
+			}
+		}
+	}
+	for i := range h.workers {
+		w := &h.workers[i]
+		cur := a.workers[w.id]
+		if cur == nil {
+			cp := w.w
+			a.workers[w.id] = &cp
+		} else if w.w.last > cur.last {
+			*cur = w.w
+		}
+	}
+}
+
+var iEnqueued, iDequeued = typeIndex[event.TypeEnqueued], typeIndex[event.TypeDequeued]

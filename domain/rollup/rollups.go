@@ -126,17 +126,19 @@ func newChunk(n, from uint64) *chunk {
 // ChunkBounds returns the first and last stream sequence of chunk n.
 func ChunkBounds(n uint64) (first, last uint64) { return chunkStart(n), chunkEnd(n) }
 
-func (c *chunk) apply(seq uint64, env, svc string, ev *event.JobEvent) {
+// apply adds the event at seq and returns the key of the cell it changed
+// (ok false when it changed none).
+func (c *chunk) apply(seq uint64, env, svc string, ev *event.JobEvent) (k cellKey, ok bool) {
 	c.seq, c.msgs, c.dirty = seq, c.msgs+1, true
 	ti, ok := typeIndex[ev.Type]
 	if !ok {
 		c.undecodable++
-		return
+		return cellKey{}, false
 	}
 	width := int64(MinuteWidth / time.Second)
 	start := ev.Timestamp.Unix()
 	start -= mod(start, width)
-	k := cellKey{start: start, width: width, seriesKey: seriesKey{env, svc, ev.QueueName}}
+	k = cellKey{start: start, width: width, seriesKey: seriesKey{env, svc, ev.QueueName}}
 	cl := c.cells[k]
 	if cl == nil {
 		cl = &cell{}
@@ -175,6 +177,7 @@ func (c *chunk) apply(seq uint64, env, svc string, ev *event.JobEvent) {
 			cl.workers[ev.WorkerID] = &workerAgg{queue: ev.QueueName, last: at}
 		}
 	}
+	return k, true
 }
 
 func mod(a, b int64) int64 {
@@ -314,6 +317,30 @@ type Rollups struct {
 	seq    uint64 // every sequence ≤ seq is applied or known absent
 	first  uint64 // the stream's first sequence as last told by DropBefore
 	gone   []uint64
+
+	// The hour tier (hours.go): guarded by hmu while mu is read-locked
+	// (Summary), by mu alone while it is write-locked (the writers drop
+	// the entries of the cells they change).
+	hmu   sync.Mutex
+	hours map[hourKey]*hourAgg
+	pass  int64
+}
+
+// forget drops the hour entry of the cell k; mu is write-locked.
+func (r *Rollups) forget(k cellKey) {
+	if r.hours != nil {
+		delete(r.hours, hourOf(k))
+	}
+}
+
+// forgetChunk drops the hour entries of every cell of c; mu is write-locked.
+func (r *Rollups) forgetChunk(c *chunk) {
+	if c == nil || len(r.hours) == 0 {
+		return
+	}
+	for k := range c.cells {
+		delete(r.hours, hourOf(k))
+	}
 }
 
 var _ Reader = (*Rollups)(nil)
@@ -351,7 +378,9 @@ func (r *Rollups) Apply(seq uint64, env, svc string, ev *event.JobEvent) {
 	if seq <= c.seq {
 		return
 	}
-	c.apply(seq, env, svc, ev)
+	if k, ok := c.apply(seq, env, svc, ev); ok {
+		r.forget(k)
+	}
 	r.seq = max(r.seq, seq)
 }
 
@@ -402,6 +431,7 @@ func (r *Rollups) DropBefore(first uint64) (straddling uint64, rebuild bool) {
 	r.first = first
 	for n, c := range r.chunks {
 		if chunkEnd(n) < first {
+			r.forgetChunk(c)
 			delete(r.chunks, n)
 			r.gone = append(r.gone, n)
 		} else if c.from < first && c.msgs == 0 {
@@ -486,6 +516,8 @@ func (r *Rollups) Replace(b *Chunk, through uint64) {
 	}
 	c.seq = max(c.seq, min(through, chunkEnd(c.n)))
 	c.dirty = true
+	r.forgetChunk(r.chunks[c.n])
+	r.forgetChunk(c)
 	if c.msgs == 0 && c.n != chunkOf(r.seq) {
 		// Keep an empty chunk only if it is the one being appended to.
 		if _, ok := r.chunks[c.n]; ok {
@@ -504,6 +536,8 @@ func (r *Rollups) Compact(now time.Time) {
 	defer r.mu.Unlock()
 	cutoff := now.Add(-RecentWindow).Unix()
 	for _, c := range r.chunks {
-		c.compact(cutoff)
+		if c.compact(cutoff) {
+			r.forgetChunk(c)
+		}
 	}
 }
