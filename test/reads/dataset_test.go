@@ -87,6 +87,7 @@ func OpenDataset(tb testing.TB) *Dataset {
 	tb.Helper()
 	d := &Dataset{}
 	d.start(tb)
+	tb.Cleanup(d.stop) // the server of the moment: Restart replaces it
 	ctx := context.Background()
 	st, err := jsstore.New(ctx, d.NC, jsstore.WithTimeout(time.Minute))
 	if err != nil {
@@ -132,7 +133,6 @@ func (d *Dataset) start(tb testing.TB) {
 		tb.Fatalf("connect: %v", err)
 	}
 	d.Server, d.NC = srv, nc
-	tb.Cleanup(d.stop)
 }
 
 func (d *Dataset) stop() {
@@ -144,7 +144,9 @@ func (d *Dataset) stop() {
 }
 
 // Restart stops the server and starts it again on the same directory: what
-// `naq-events serve` restarting does to the server's caches.
+// `naq-events serve` restarting does to the server's caches. The new server
+// lives until OpenDataset's tb ends, not only until tb (a sub-benchmark)
+// ends, so later sub-benchmarks find it running.
 func (d *Dataset) Restart(tb testing.TB) {
 	tb.Helper()
 	d.stop()
