@@ -16,6 +16,7 @@ import (
 
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/rollup"
+	"github.com/naq-go/events/ports"
 )
 
 // Windows are the spans the overview and failures pages offer.
@@ -191,6 +192,32 @@ type jobPage struct {
 	APIURL    string
 }
 
+// jobRecords reads the first jobLimit+1 events of job id under every
+// environment and service it has events in, in store order: the store's
+// index names the places (ports.FindJob, no events read), and each place is
+// read on the job's literal subjects. A List by job id alone would read a
+// wildcard over the whole stream (60–120 ms on 1M events against 1–5 ms).
+func (d *Dashboard) jobRecords(ctx context.Context, id string) ([]event.Record, error) {
+	locs, err := ports.FindJob(ctx, d.store, id)
+	if err != nil {
+		return nil, err
+	}
+	var recs []event.Record
+	for _, l := range locs {
+		f := event.Filter{JobID: id, Environment: l.Environment, Service: l.Service}
+		rs, err := d.store.List(ctx, f, event.Page{Limit: d.jobLimit + 1})
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, rs...)
+	}
+	slices.SortFunc(recs, func(a, b event.Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(recs) > d.jobLimit+1 {
+		recs = recs[:d.jobLimit+1]
+	}
+	return recs, nil
+}
+
 func (d *Dashboard) job(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := r.PathValue("job")
@@ -200,8 +227,7 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.timeout)
 	defer cancel()
-	// List, not Job: a job of any environment and service.
-	recs, err := d.store.List(ctx, event.Filter{JobID: id}, event.Page{Limit: d.jobLimit + 1})
+	recs, err := d.jobRecords(ctx, id)
 	if err != nil {
 		d.fail(w, r, "read job "+id, err)
 		return
