@@ -754,14 +754,23 @@ func TestSpillWhileStoreHangs(t *testing.T) {
 
 func TestFlushReportsSpilled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		// The store answers only once Flush waits, so that the events are
+		// still pending when Flush is called (otherwise they may already
+		// be dropped, which a later Flush rightly does not report).
+		release := make(chan struct{})
 		s := &fakeStore{respond: func(context.Context, int, []event.JobEvent) error {
+			<-release
 			return fmt.Errorf("down: %w", logger.ErrNotSent)
 		}}
 		sp := &fakeSpill{t: t}
 		sp.failWrite.Store(true)
 		l := newLogger(t, s, logger.WithSpill(sp), logger.WithRetry(1, time.Millisecond, time.Millisecond))
 		logN(t, l, 2)
-		err := l.Flush(context.Background())
+		flushed := make(chan error, 1)
+		go func() { flushed <- l.Flush(context.Background()) }()
+		synctest.Wait()
+		close(release)
+		err := <-flushed
 		if !errors.Is(err, logger.ErrDropped) {
 			t.Fatalf("Flush with a failing spill = %v, want ErrDropped", err)
 		}
