@@ -65,6 +65,7 @@ run: ## run the service (cmd/naq-events $(RUN_ARGS))
 test: gotestsum ## go test -race every module (builds the NATS image first)
 	@$(MAKE) nats-image || echo "make test: no NATS image, so the test module will fail (see above)" >&2
 	@$(MAKE) chromium || echo "make test: no chromium, so test/dashboard will fail (see above)" >&2
+	@$(MAKE) natscli || echo "make test: no natscli, so test/hostile will fail (see above)" >&2
 	@NAQ_NATS_IMAGE=$(NATS_IMAGE) GOTESTSUM=$(GOTESTSUM) GOTEST_FLAGS='$(GOTEST_FLAGS)' scripts/gotest.sh $(MODULES)
 
 # test/<module>: one module; test/test builds the image first.
@@ -82,7 +83,7 @@ tidy-check/$(1):
 	cd $(1) && go mod tidy -diff
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
-test/test: nats-image chromium
+test/test: nats-image chromium natscli
 
 # The browser tests (test/dashboard) drive Debian's chromium; installed
 # with apt-get when missing (as root, or through sudo).
