@@ -16,7 +16,7 @@ const (
 	DefaultMaxMsgs     = 1_000_000
 	DefaultMaxBytes    = 1 << 30
 	DefaultReplicas    = 1
-	DefaultDuplicates  = 2 * time.Minute
+	DefaultDuplicates  = 30 * time.Second
 	DefaultAckTimeout  = 5 * time.Second
 	DefaultMaxPending  = 4096
 	DefaultTimeout     = 5 * time.Second
@@ -99,8 +99,11 @@ func WithMaxBytes(n int64) Option { return func(c *config) { c.maxBytes = n } }
 func WithReplicas(n int) Option { return func(c *config) { c.replicas = n } }
 
 // WithDuplicates sets the stream's duplicate window, within which an event
-// id is stored once however often it is published. Default 2 minutes; it
-// must be > 0. When MaxAge is set and shorter, the window is cut to MaxAge
+// id is stored once however often it is published. Default 30 s: the
+// logger's Lookup (see Stored) keeps a re-published event exactly once
+// beyond the window, so the window only has to cover a first copy still
+// queued inside the server; nats-server keeps every id of the window in
+// memory (about 200 B each, docs/operations.md). It must be > 0. When MaxAge is set and shorter, the window is cut to MaxAge
 // (the server requires it).
 func WithDuplicates(d time.Duration) Option { return func(c *config) { c.duplicates = d } }
 

@@ -82,7 +82,7 @@ type Stream struct {
 	MaxMsgs    int64         // 1,000,000
 	MaxBytes   int64         // 1 GiB
 	Replicas   int           // 1
-	Duplicates time.Duration // 2 minutes
+	Duplicates time.Duration // 30 s
 }
 
 // Logger tunes the buffered event logger.

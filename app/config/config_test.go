@@ -137,7 +137,7 @@ func TestValidate(t *testing.T) {
 		{"max bytes", func(c *Config) { c.Stream.MaxBytes = -1 }, "--max-bytes -1"},
 		{"replicas", func(c *Config) { c.Stream.Replicas = 6 }, "--replicas 6"},
 		{"duplicates", func(c *Config) { c.Stream.Duplicates = 0 }, "--duplicates"},
-		{"duplicates over age", func(c *Config) { c.Stream.MaxAge = time.Minute }, "--duplicates 2m0s"},
+		{"duplicates over age", func(c *Config) { c.Stream.MaxAge = 10 * time.Second }, "--duplicates 30s"},
 		{"batch size", func(c *Config) { c.Logger.BatchSize = 0 }, "--batch-size 0"},
 		{"buffer", func(c *Config) { c.Logger.MaxBuffer = 10 }, "--max-buffer 10"},
 		{"flush interval", func(c *Config) { c.Logger.FlushInterval = 0 }, "--flush-interval"},

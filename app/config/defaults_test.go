@@ -39,7 +39,7 @@ func TestDefaultsAgree(t *testing.T) {
 		{"max msgs", c.Stream.MaxMsgs, int64(jsstore.DefaultMaxMsgs), int64(1_000_000), nil},
 		{"max bytes", c.Stream.MaxBytes, int64(jsstore.DefaultMaxBytes), int64(1 << 30), nil},
 		{"replicas", c.Stream.Replicas, jsstore.DefaultReplicas, 1, nil},
-		{"duplicates", c.Stream.Duplicates, jsstore.DefaultDuplicates, 2 * time.Minute, nil},
+		{"duplicates", c.Stream.Duplicates, jsstore.DefaultDuplicates, 30 * time.Second, nil},
 		{"batch size", c.Logger.BatchSize, logger.DefaultBatchSize, 2000, nil},
 		{"flush interval", c.Logger.FlushInterval, logger.DefaultFlushInterval, 100 * time.Millisecond, nil},
 		{"max buffer", c.Logger.MaxBuffer, logger.DefaultMaxBufferSize, 20_000, nil},
