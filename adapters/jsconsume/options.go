@@ -232,14 +232,12 @@ func WithDeadLetter(stream, subjectPrefix string) Option {
 	}
 }
 
-// WithSlog sets the logger. Default slog.Default(); nil is rejected (omit
-// the option for the default).
+// WithSlog sets the logger. Default slog.Default(); nil keeps the default
+// (as in every other package's WithSlog).
 func WithSlog(l *slog.Logger) Option {
 	return func(c *config) {
-		if l == nil {
-			c.invalid("WithSlog(nil): pass a logger, or omit the option for slog.Default()")
-			return
+		if l != nil {
+			c.logger = l
 		}
-		c.logger = l
 	}
 }
