@@ -28,6 +28,14 @@ const (
 	DefaultJobLimit = 10_000
 	// DefaultRequestTimeout bounds the store and rollup reads of a page.
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultGroupPage is how many jobs a failure group's page lists
+	// (?limit= chooses 1 to MaxGroupPage).
+	DefaultGroupPage = 50
+	// MaxGroupPage is the largest ?limit= of a failure group's page.
+	MaxGroupPage = 500
+	// DefaultGroupScan is the scan budget of one failure group's page:
+	// how many stream sequences it reads back through at most.
+	DefaultGroupScan = 50_000
 )
 
 // ErrInvalid is wrapped by New's errors for a bad argument.
@@ -46,12 +54,13 @@ var files embed.FS
 
 // Dashboard is the http.Handler of the UI. Make it with New.
 type Dashboard struct {
-	store    Store
-	rollups  rollup.Reader
-	slog     *slog.Logger
-	now      func() time.Time
-	jobLimit int
-	timeout  time.Duration
+	store     Store
+	rollups   rollup.Reader
+	slog      *slog.Logger
+	now       func() time.Time
+	jobLimit  int
+	timeout   time.Duration
+	groupScan int
 
 	pages  map[string]*template.Template
 	assets map[string]asset // by versioned path
@@ -87,6 +96,14 @@ func WithJobLimit(n int) Option { return func(d *Dashboard) { d.jobLimit = n } }
 // makes New fail with ErrInvalid.
 func WithRequestTimeout(t time.Duration) Option { return func(d *Dashboard) { d.timeout = t } }
 
+// WithGroupScan sets the scan budget of a failure group's page: how many
+// stream sequences one page reads back through at most (only the failed
+// events among them are read). A page whose budget runs out before it is
+// full shows what it found, says where the scan stopped, and links the
+// older jobs from there. Default DefaultGroupScan (50 000); n < 1 makes New
+// fail with ErrInvalid.
+func WithGroupScan(n int) Option { return func(d *Dashboard) { d.groupScan = n } }
+
 // WithClock sets the clock the windows of the overview and failures pages
 // end at. Default time.Now; nil makes New fail with ErrInvalid.
 func WithClock(now func() time.Time) Option { return func(d *Dashboard) { d.now = now } }
@@ -102,7 +119,7 @@ func New(store Store, rollups rollup.Reader, opts ...Option) (*Dashboard, error)
 	}
 	d := &Dashboard{
 		store: store, rollups: rollups, slog: slog.Default(), now: time.Now,
-		jobLimit: DefaultJobLimit, timeout: DefaultRequestTimeout,
+		jobLimit: DefaultJobLimit, timeout: DefaultRequestTimeout, groupScan: DefaultGroupScan,
 	}
 	for _, o := range opts {
 		o(d)
@@ -112,6 +129,8 @@ func New(store Store, rollups rollup.Reader, opts ...Option) (*Dashboard, error)
 		return nil, fmt.Errorf("%w: job limit %d; want at least 1 (default %d)", ErrInvalid, d.jobLimit, DefaultJobLimit)
 	case d.timeout <= 0:
 		return nil, fmt.Errorf("%w: request timeout %s; want a positive duration (default %s)", ErrInvalid, d.timeout, DefaultRequestTimeout)
+	case d.groupScan < 1:
+		return nil, fmt.Errorf("%w: group scan budget %d; want at least 1 (default %d)", ErrInvalid, d.groupScan, DefaultGroupScan)
 	case d.now == nil:
 		return nil, fmt.Errorf("%w: nil clock; leave WithClock out for time.Now", ErrInvalid)
 	}
@@ -125,6 +144,7 @@ func New(store Store, rollups rollup.Reader, opts ...Option) (*Dashboard, error)
 	mux.HandleFunc("GET /{$}", d.overview)
 	mux.HandleFunc("GET /live", d.live)
 	mux.HandleFunc("GET /failures", d.failures)
+	mux.HandleFunc("GET /failures/{group}", d.failureGroup)
 	mux.HandleFunc("GET /jobs/{job}", d.job)
 	mux.HandleFunc("GET /search", d.search)
 	mux.HandleFunc("GET /assets/{version}/{name}", d.asset)
@@ -225,12 +245,13 @@ func (d *Dashboard) parseTemplates() error {
 		"pct":     fmtPct,
 		"rate":    fmtRate,
 		"clock":   fmtClock,
+		"hm":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
 		"iso":     fmtISO,
 		"ago":     func(t time.Time) string { return fmtAgo(d.now(), t) },
 		"typeTag": typeTag,
 	}
 	d.pages = map[string]*template.Template{}
-	for _, name := range []string{"overview", "live", "failures", "job", "error"} {
+	for _, name := range []string{"overview", "live", "failures", "group", "job", "error"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("dashboard: parse template %s: %w", name, err)

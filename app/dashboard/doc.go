@@ -6,6 +6,7 @@
 //	/live             the live feed (EventSource on /api/v1/stream)
 //	/jobs/{id}        a job's timeline as a waterfall, with its raw documents
 //	/failures         failures grouped by error type and normalised message
+//	/failures/{group} a group's failing jobs, newest first, paged by cursor
 //	/search?q=        jump to a job by id
 //	/assets/{v}/...   the stylesheet, script and icon, versioned by content
 //
@@ -16,7 +17,9 @@
 // time, and the Content-Security-Policy header forbids it in the browser.
 //
 // The overview and failures pages read the service's rollups through
-// rollup.Reader only (one computation shared by every viewer); the job page
+// rollup.Reader only (one computation shared by every viewer); a failure
+// group's page reads the store's failed events where the rollups located
+// the group (rollup.FailureLocator), within a scan budget; the job page
 // reads the store (ports.Reader.List by job id, so a job of any environment
 // and service); the live feed is the API's stream. Filters live in the URL.
 //

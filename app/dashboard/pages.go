@@ -59,11 +59,26 @@ func readScope(r *http.Request) (scope, time.Duration, error) {
 	return s, 0, fmt.Errorf("window %q: want one of %s", s.Window, strings.Join(s.Windows, ", "))
 }
 
+// summary reads the rollups over the window of span ending at the end of
+// the current minute (rollup.Window): every request within a minute asks
+// the same interval, so an idle stream shows the same figures.
 func (d *Dashboard) summary(ctx context.Context, s scope, span time.Duration) (rollup.Summary, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	now := d.now()
-	return d.rollups.Summary(ctx, rollup.Query{Since: now.Add(-span), Until: now, Environment: s.Environment, Service: s.Service, Queue: s.Queue})
+	since, until := rollup.Window(d.now(), span)
+	return d.rollups.Summary(ctx, rollup.Query{Since: since, Until: until, Environment: s.Environment, Service: s.Service, Queue: s.Queue})
+}
+
+// query is the scope's URL query (empty fields left out), for links that
+// keep the filter state.
+func (s scope) query() url.Values {
+	q := url.Values{}
+	for _, kv := range [][2]string{{"window", s.Window}, {"environment", s.Environment}, {"service", s.Service}, {"queue", s.Queue}, {"text", s.Text}} {
+		if kv[1] != "" {
+			q.Set(kv[0], kv[1])
+		}
+	}
+	return q
 }
 
 // scopedSummary reads the scope of a rollup page (overview, failures) and
@@ -139,6 +154,7 @@ type failureGroup struct {
 	rollup.FailureGroup
 	ID    string
 	Spark template.HTML
+	Href  string // the group's page of jobs, with the page's scope
 }
 
 type failuresPage struct {
@@ -167,6 +183,7 @@ func (d *Dashboard) failures(w http.ResponseWriter, r *http.Request) {
 		p.Groups = append(p.Groups, failureGroup{
 			FailureGroup: g, ID: "g" + strconv.Itoa(i),
 			Spark: sparkline(g.Spark, fmt.Sprintf("%s failures over the window, %d in all", g.ErrorType, g.Count)),
+			Href:  "/failures/" + groupID(g.ErrorType, g.Message) + "?" + s.query().Encode(),
 		})
 	}
 	d.renderTimed(w, r, http.StatusOK, "failures", layout{Title: "Failures", Nav: "failures", Body: p, Reads: reads}, start)

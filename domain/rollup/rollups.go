@@ -20,8 +20,8 @@ import (
 //     it has events;
 //   - there is one cell per (chunk, bucket, environment, service, queue)
 //     that has events; buckets are one minute wide for RecentWindow and one
-//     hour wide beyond (Compact merges them), so a 7-day stream has at most
-//     1,440 + 144 buckets per series, plus one extra cell per chunk
+//     hour wide beyond (Compact merges them, a whole hour at a time), so a
+//     7-day stream has at most 1,500 + 144 buckets per series, plus one extra cell per chunk
 //     boundary.
 const (
 	// ChunkSize is how many stream sequences one chunk covers. Deletes
@@ -32,7 +32,9 @@ const (
 	// MinuteWidth and HourWidth are the bucket widths.
 	MinuteWidth = time.Minute
 	HourWidth   = time.Hour
-	// RecentWindow is how long buckets stay one minute wide.
+	// RecentWindow is how long buckets stay one minute wide at least:
+	// an hour's minutes are merged once the whole hour is older than
+	// this (so for up to RecentWindow + 1 h).
 	RecentWindow = 24 * time.Hour
 	// MaxFailureGroups bounds the failure groups of one cell; failures
 	// beyond it are counted in a group with ErrorType "" and Message
@@ -156,11 +158,8 @@ func (c *chunk) apply(seq uint64, env, svc string, ev *event.JobEvent) (k cellKe
 		}
 	}
 	if ev.Type == event.TypeFailed {
-		msg := ev.ErrorMessage
-		if msg == "" {
-			msg = ev.Message
-		}
-		cl.addFailure(failKey{errType: ev.ErrorType, msg: NormalizeMessage(msg)}, ev.JobID, at)
+		et, msg := FailureKey(ev)
+		cl.addFailure(failKey{errType: et, msg: msg}, ev.JobID, at)
 	}
 	if ev.WorkerID != "" {
 		if w := cl.workers[ev.WorkerID]; w != nil {
@@ -278,18 +277,27 @@ func (cl *cell) merge(o *cell) {
 	}
 }
 
-// compact merges the chunk's minute cells that end before cutoff into hour
-// cells; it reports whether it changed anything.
+// compact merges the chunk's minute cells of the hours that end at or
+// before cutoff into hour cells; it reports whether it changed anything.
+// An hour is merged only once all of it is past the cutoff: a window that
+// starts at a whole minute after the cutoff (the newest RecentWindow) then
+// never meets an hour cell that reaches before its start, so its counts
+// are exact and do not change as compaction proceeds (merging the minutes
+// of a half-past hour one compaction at a time made a 24 h total grow by
+// the minutes merged since the last request).
 func (c *chunk) compact(cutoff int64) bool {
 	minute, hour := int64(MinuteWidth/time.Second), int64(HourWidth/time.Second)
 	changed := false
 	for k, cl := range c.cells {
-		if k.width != minute || k.start+k.width > cutoff {
+		if k.width != minute {
 			continue
 		}
 		hk := k
 		hk.width = hour
 		hk.start -= mod(hk.start, hour)
+		if hk.start+hour > cutoff {
+			continue
+		}
 		if h := c.cells[hk]; h != nil {
 			h.merge(cl)
 		} else {
@@ -529,8 +537,11 @@ func (r *Rollups) Replace(b *Chunk, through uint64) {
 	r.chunks[c.n] = c
 }
 
-// Compact merges minute buckets that ended more than RecentWindow before
-// now into hour buckets.
+// Compact merges the minute buckets of every hour that ended RecentWindow
+// or more before now into one hour bucket. A query whose window starts at
+// a whole minute no earlier than now − RecentWindow (the dashboard's 1 h
+// and 24 h windows) is answered from minute buckets only: exactly, and
+// the same however often Compact runs.
 func (r *Rollups) Compact(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -19,6 +19,31 @@ type Query struct {
 	Types        []event.JobEventType
 }
 
+// Window is the interval of "the last span" at now, aligned to whole
+// minutes: it ends at the end of now's minute (so the events of the current
+// minute count) and starts span before that. Every call within one minute
+// gives the same interval, and, for a span up to RecentWindow, the rollups
+// answer it from whole minute buckets (Compact merges only hours older
+// than that): exactly, and the same on an idle stream however often the
+// keeper compacts in between. A window of now−span instead cut a bucket
+// differently every second.
+func Window(now time.Time, span time.Duration) (since, until time.Time) {
+	until = now.Truncate(MinuteWidth).Add(MinuteWidth)
+	return until.Add(-span), until
+}
+
+// FailureKey is the failure group a failed event counts in: its error
+// type and its error message (its message when it has none) normalised by
+// NormalizeMessage. The rollups group failures by it, and whoever lists a
+// group's events matches them with it.
+func FailureKey(ev *event.JobEvent) (errorType, message string) {
+	msg := ev.ErrorMessage
+	if msg == "" {
+		msg = ev.Message
+	}
+	return ev.ErrorType, NormalizeMessage(msg)
+}
+
 // Quantiles are duration percentiles from a sketch, in milliseconds. Each
 // is within the sketch's stated relative error of the exact value.
 type Quantiles struct {

@@ -329,6 +329,26 @@ func TestDashboard(t *testing.T) {
 		b.after(t, 5*time.Second, `location.pathname === '/jobs/ui-fail-2' && document.querySelector('#job-id') !== null`)
 	})
 
+	t.Run("a failure group pages its failing jobs by cursor", func(t *testing.T) {
+		b.open(t, "/failures?window=1h")
+		b.do(t, chromedp.Click(`#failures tr[data-error-type="ValueError"] a.all-jobs`))
+		b.after(t, 5*time.Second, `location.pathname.startsWith('/failures/') && document.querySelector('#group-jobs') !== null`)
+		assert.Equal(t, "ValueError", eval[string](t, b, `document.querySelector('#group-type').textContent`))
+		// One job a page, chosen in the form: the URL keeps it.
+		b.do(t, chromedp.SetValue(`form.filters input[name="limit"]`, "1"), chromedp.Click(`form.filters button[type="submit"]`))
+		b.after(t, 5*time.Second, `new URLSearchParams(location.search).get('limit') === '1' && document.querySelector('#group-jobs') !== null`)
+		rows := `[...document.querySelectorAll('#group-jobs tbody tr[data-job]')].map(tr => tr.dataset.job)`
+		assert.Equal(t, []string{"ui-fail-2"}, eval[[]string](t, b, rows), "page 1: the newest")
+		assert.Equal(t, "1h", eval[string](t, b, `new URLSearchParams(location.search).get('window')`))
+		b.do(t, chromedp.Click(`#older`))
+		b.after(t, 5*time.Second, `new URLSearchParams(location.search).get('before') !== null && document.querySelector('#group-jobs') !== null`)
+		assert.Equal(t, []string{"ui-fail-1"}, eval[[]string](t, b, rows), "page 2: the next older")
+		assert.Equal(t, "1", eval[string](t, b, `new URLSearchParams(location.search).get('limit')`), "the filter state stays in the URL")
+		assert.True(t, eval[bool](t, b, `document.querySelector('#older') === null && document.querySelector('#no-older') !== null`), "the window's start: no older page")
+		b.do(t, chromedp.Click(`#group-jobs a[data-job="ui-fail-1"]`))
+		b.after(t, 5*time.Second, `location.pathname === '/jobs/ui-fail-1' && document.querySelector('#job-id') !== null`)
+	})
+
 	t.Run("an event logged by the CLI shows in the live feed within 2 s", func(t *testing.T) {
 		b.open(t, "/live")
 		b.poll(t, 5*time.Second, `document.querySelector('#feed').dataset.connected === 'true'`, "the feed connects")

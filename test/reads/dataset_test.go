@@ -77,7 +77,32 @@ type Dataset struct {
 	NC     *nats.Conn
 	// First and Last are the store times of the first and last event.
 	First, Last time.Time
+	// DayEnd is, for the day variant, the end of the 24 h its event
+	// times span (zero otherwise).
+	DayEnd time.Time
+
+	dir string
+	day bool
 }
+
+// The day variant of the data set: the same events, but event k is
+// stamped DayEnd − 24 h + k·86.4 ms, so the events are spread evenly over
+// the 24 hours before the moment it was built (the overview's 24 h window
+// then holds 1,440 minute buckets per queue), while they are stored within
+// a couple of minutes. Kept in a directory of its own (NAQ_READS_DAY_DIR,
+// default $TMPDIR/naq-events-reads-1m-day-v1).
+const datasetDayV = "day-v1"
+
+// DatasetDayDir is where the day variant's nats-server keeps its store.
+func DatasetDayDir() string {
+	if d := os.Getenv("NAQ_READS_DAY_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "naq-events-reads-1m-"+datasetDayV)
+}
+
+// DayStep is the event-time step of the day variant.
+const DayStep = 24 * time.Hour / DatasetEvents
 
 // OpenDataset starts an embedded nats-server on DatasetDir, builds the
 // data set there unless it is already there, and returns it; the server
@@ -85,7 +110,38 @@ type Dataset struct {
 // (the rollup ones) may call it to share the data set.
 func OpenDataset(tb testing.TB) *Dataset {
 	tb.Helper()
-	d := &Dataset{}
+	return openDataset(tb, &Dataset{dir: DatasetDir()})
+}
+
+// OpenDayDataset is OpenDataset for the day variant (DatasetDayDir): its
+// DayEnd is the end of the 24 hours its event times span. Measure it "as
+// at" DayEnd (a clock running from there), so that a cached copy built
+// days ago still has its events in the last 24 h.
+func OpenDayDataset(tb testing.TB) *Dataset {
+	tb.Helper()
+	d := openDataset(tb, &Dataset{dir: DatasetDayDir(), day: true})
+	js, err := jetstream.New(d.NC)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), jsstore.DefaultStream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := st.GetMsg(context.Background(), DatasetEvents)
+	if err != nil {
+		tb.Fatalf("get the last message: %v", err)
+	}
+	ev, err := event.Decode(m.Data)
+	if err != nil {
+		tb.Fatalf("decode the last event: %v", err)
+	}
+	d.DayEnd = ev.Timestamp.Add(DayStep)
+	return d
+}
+
+func openDataset(tb testing.TB, d *Dataset) *Dataset {
+	tb.Helper()
 	d.start(tb)
 	tb.Cleanup(d.stop) // the server of the moment: Restart replaces it
 	ctx := context.Background()
@@ -101,12 +157,17 @@ func OpenDataset(tb testing.TB) *Dataset {
 	switch {
 	case h.LastSeq == DatasetEvents && h.Detail["messages"] == uint64(DatasetEvents):
 	case h.LastSeq != 0:
-		tb.Fatalf("stream %q in %s holds %v events up to sequence %d, not the data set: remove the directory", st.StreamName(), DatasetDir(), h.Detail["messages"], h.LastSeq)
+		tb.Fatalf("stream %q in %s holds %v events up to sequence %d, not the data set: remove the directory", st.StreamName(), d.dir, h.Detail["messages"], h.LastSeq)
 	default:
 		start := time.Now()
+		dayStart := start.Add(-24 * time.Hour)
 		batch := make([]event.JobEvent, 0, 2000)
 		for k := range DatasetEvents {
-			batch = append(batch, datasetEvent(k))
+			ev := datasetEvent(k)
+			if d.day {
+				ev.Timestamp = dayStart.Add(time.Duration(k) * DayStep)
+			}
+			batch = append(batch, ev)
 			if len(batch) == cap(batch) {
 				if err := st.StoreBatch(ctx, batch); err != nil {
 					tb.Fatalf("store events up to %d: %v", k, err)
@@ -114,8 +175,8 @@ func OpenDataset(tb testing.TB) *Dataset {
 				batch = batch[:0]
 			}
 		}
-		tb.Logf("built the reads data set (%d events, %d jobs, %d queues) in %s, in %s",
-			DatasetEvents, DatasetJobs, DatasetQueues, time.Since(start).Round(time.Second), DatasetDir())
+		tb.Logf("built the reads data set (%d events, %d jobs, %d queues, day variant %v) in %s, in %s",
+			DatasetEvents, DatasetJobs, DatasetQueues, d.day, time.Since(start).Round(time.Second), d.dir)
 	}
 	d.First, d.Last = d.storedAt(tb, 1), d.storedAt(tb, DatasetEvents)
 	return d
@@ -123,9 +184,9 @@ func OpenDataset(tb testing.TB) *Dataset {
 
 func (d *Dataset) start(tb testing.TB) {
 	tb.Helper()
-	srv, err := natsembed.Start(natsembed.WithStoreDir(DatasetDir()), natsembed.WithPort(-1), natsembed.WithReadyTimeout(time.Minute))
+	srv, err := natsembed.Start(natsembed.WithStoreDir(d.dir), natsembed.WithPort(-1), natsembed.WithReadyTimeout(time.Minute))
 	if err != nil {
-		tb.Fatalf("start nats-server on %s: %v", DatasetDir(), err)
+		tb.Fatalf("start nats-server on %s: %v", d.dir, err)
 	}
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"time"
 
@@ -23,8 +22,6 @@ import (
 type ScanReader struct{ Store ports.Reader }
 
 var _ rollup.Reader = ScanReader{}
-
-var digits = regexp.MustCompile(`[0-9]+`)
 
 // Summary implements rollup.Reader.
 func (s ScanReader) Summary(ctx context.Context, q rollup.Query) (rollup.Summary, error) {
@@ -75,10 +72,12 @@ func (s ScanReader) Summary(ctx context.Context, q rollup.Query) (rollup.Summary
 			completed++
 		case event.TypeFailed:
 			failed++
-			key := ev.ErrorType + "\x00" + digits.ReplaceAllString(ev.ErrorMessage, "N")
+			// The rollups' own key (one normaliser for every reader).
+			et, msg := rollup.FailureKey(ev)
+			key := et + "\x00" + msg
 			g := groups[key]
 			if g == nil {
-				g = &rollup.FailureGroup{ErrorType: ev.ErrorType, Message: digits.ReplaceAllString(ev.ErrorMessage, "N"), FirstSeen: ev.Timestamp, Spark: make([]int64, n)}
+				g = &rollup.FailureGroup{ErrorType: et, Message: msg, FirstSeen: ev.Timestamp, Spark: make([]int64, n)}
 				groups[key] = g
 			}
 			g.Count++
