@@ -53,18 +53,18 @@ start_server
 soak_pid=$!
 
 echo "t_s,logger_rss_kib,server_rss_kib,server" >"$csv"
-t=0 down=0
+t=0 down=0 t0=$SECONDS done_outage=0
 while kill -0 "$soak_pid" 2>/dev/null; do
-	if ((t == outage_at)); then
+	t=$((SECONDS - t0)) # wall-clock seconds: a loaded machine stretches the sleeps
+	if ((!done_outage && !down && t >= outage_at)); then
 		kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid= down=1
-	elif ((down && t == outage_at + outage_len)); then
-		start_server; down=0
+	elif ((down && t >= outage_at + outage_len)); then
+		start_server; down=0 done_outage=1
 	fi
 	srss=0
 	[[ -n $server_pid ]] && srss=$(rss "$server_pid")
 	echo "$t,$(rss "$soak_pid"),$srss,$([[ $down == 1 ]] && echo down || echo up)" >>"$csv"
 	sleep 1
-	t=$((t + 1))
 done
 wait "$soak_pid" || { echo "soak: the logger process failed:" >&2; cat "$work/soak.out" >&2; exit 1; }
 cat "$work/soak.out"

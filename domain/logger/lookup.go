@@ -22,9 +22,13 @@ import (
 // Which events are asked about:
 //   - a retry from memory: events whose sentAt (their first publish of
 //     unknown outcome) is at least lookupAge(window) ago;
-//   - a replay from the Spill, which does not keep sentAt: every event
-//     whose own Timestamp is at least lookupAge(window) ago (an event is
-//     published after it happened, so this is a superset).
+//   - a replay from the Spill: the events this Logger spilled after a
+//     publish of unknown outcome, by when that publish began (the spiller
+//     keeps it, spill.go), and the events the Spill held when the Logger
+//     opened it (their history is unknown), by their own Timestamp (an
+//     event is published after it happened, so this is a superset). The
+//     events spilled straight from the queue were never sent: they need no
+//     lookup, which keeps a replay after a long outage at the store's speed.
 //
 // Events never sent, or sent recently, go out without a lookup: the window
 // de-duplicates them. A store without a window (DedupWindow 0, as jsstore

@@ -167,6 +167,46 @@ func TestLookupBeforeReplayBeyondWindow(t *testing.T) {
 		if st, n := l.Stats(), store.firstN.Load(); lookups == 0 || n == 0 || st.FoundStored != uint64(n) {
 			t.Errorf("lookups %d, stats %+v; want FoundStored = %d (the events of the lost-ack call)", lookups, st, n)
 		}
+		// Only what was sent is looked up: the events spilled straight
+		// from the queue were never published, and go out without one.
+		s.mu.Lock()
+		asked := slices.Concat(s.lookups...)
+		s.mu.Unlock()
+		sent := ids[:store.firstN.Load()]
+		for _, id := range asked {
+			if !slices.Contains(sent, id) {
+				t.Errorf("looked up %s, which was never sent (sent: %v)", id, sent)
+			}
+		}
+	})
+}
+
+// TestLookupBeforeReplayOfInheritedSpill: the events a Spill holds when
+// the Logger opens it come from an earlier process whose publishes may
+// have reached the store; beyond the window each is looked up before the
+// replay, and the ones found stored are not published again.
+func TestLookupBeforeReplayOfInheritedSpill(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &dedupStore{window: time.Second, storedAt: map[string]time.Time{}}
+		old := make([]event.JobEvent, 6)
+		for i := range old {
+			old[i] = event.New("job-inherited", event.TypeStarted)
+		}
+		// The earlier process stored the first half, then crashed before
+		// it could remove them from its spill.
+		if err := s.StoreBatch(context.Background(), old[:3]); err != nil {
+			t.Fatal(err)
+		}
+		sp := &fakeSpill{t: t, evs: slices.Clone(old)}
+		time.Sleep(10 * time.Second) // ten windows later, the next process starts
+		l := newLogger(t, s, logger.WithSpill(sp), logger.WithBatchSize(4))
+		eventually(t, "replayed", func() bool { return l.Stats().SpillPending == 0 })
+		closeOK(t, l)
+		stream, lookups := s.copies()
+		equalIDs(t, "stream: every inherited event once", stream, idsOf(old))
+		if st := l.Stats(); lookups == 0 || st.FoundStored != 3 {
+			t.Errorf("lookups %d, stats %+v; want FoundStored = 3", lookups, st)
+		}
 	})
 }
 

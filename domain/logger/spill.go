@@ -30,13 +30,70 @@ type spiller struct {
 	base     context.Context // parent of every spill write; cancelled when the flusher ends
 	cancel   context.CancelFunc
 	timedOut bool // a write did not return by Close's bound
+
+	// Which replayed events must be looked up before they are published
+	// (see lookup.go). inherited counts the events the Spill held when
+	// the Logger opened it: their history is unknown, so each is looked up
+	// by its timestamp's age, as the oldest events replayed. After them,
+	// only the events this Logger spilled after a publish of unknown
+	// outcome can be stored already: unsure holds their ids and when that
+	// publish began. Events spilled straight from the queue were never
+	// sent, and are replayed without a lookup. unsure is written by the
+	// flusher around spill writes and read by replays; the two never run
+	// at once (the Spill is never called concurrently), and the store
+	// worker's channels order them.
+	inherited int
+	unsure    map[string]time.Time
 }
 
 func (s *spiller) init(l *Logger) {
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.w = startWorker(func(j job) error { return l.cfg.spill.StoreBatch(j.ctx, j.batch) })
 	s.pending = l.cfg.spill.Pending()
+	s.inherited = s.pending
+	s.unsure = make(map[string]time.Time)
 	l.st.SpillPending = s.pending
+}
+
+// noteUnsure records that ev is spilled after a publish of unknown outcome
+// that began at since, so that its replay looks it up first.
+func (s *spiller) noteUnsure(ev *event.JobEvent, since time.Time) {
+	if since.IsZero() {
+		return
+	}
+	if t, ok := s.unsure[ev.ID]; !ok || since.Before(t) {
+		s.unsure[ev.ID] = since
+	}
+}
+
+// replaySentAt returns, for a batch read back from the Spill, when each
+// event's first publish of unknown outcome began, for lookupFor: the
+// event's own timestamp for events the Spill held at open (inherited,
+// history unknown), the recorded time for those this Logger spilled after
+// such a publish, and zero (no lookup) for those never sent.
+func (s *spiller) replaySentAt(evs []event.JobEvent) []time.Time {
+	at := make([]time.Time, len(evs))
+	for i := range evs {
+		if s.inherited > 0 {
+			at[i] = evs[i].Timestamp
+			if at[i].IsZero() {
+				at[i] = time.Unix(0, 1) // looked up whatever its age
+			}
+			continue
+		}
+		at[i] = s.unsure[evs[i].ID]
+	}
+	return at
+}
+
+// replayed forgets what replaySentAt needed for evs, once they are stored.
+func (s *spiller) replayed(evs []event.JobEvent) {
+	for i := range evs {
+		if s.inherited > 0 {
+			s.inherited--
+		}
+		delete(s.unsure, evs[i].ID)
+	}
 }
 
 // writeSpill writes evs to the spill and waits for the result, at most
@@ -126,6 +183,7 @@ func (l *Logger) spillEvents(i, j int, now time.Time) (left int, ok bool) {
 		switch v {
 		case vDone:
 			spilled++
+			f.spill.noteUnsure(&h.evs[i+k], h.sentAt[i+k])
 			if track {
 				l.settleLocked(h.seqs[i+k], outSpilled, spilledError(h.evs[i+k].ID))
 			}
@@ -173,6 +231,13 @@ func (l *Logger) spillOldest(keep int, now time.Time) bool {
 			return false
 		}
 		l.spillResult(nil, f.held.evs[:f.inN], now)
+		for k := range f.held.evs[:f.inN] {
+			since := f.inSince // in flight: its outcome is unknown
+			if t := f.held.sentAt[k]; !t.IsZero() && t.Before(since) {
+				since = t
+			}
+			f.spill.noteUnsure(&f.held.evs[k], since)
+		}
 		f.inSpilt = true
 	}
 	start := 0
@@ -228,7 +293,8 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 	cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 	var err error
 	found := 0
-	if check := l.lookupFor(evs, nil, time.Now()); check != nil {
+	start := time.Now()
+	if check := l.lookupFor(evs, l.f.spill.replaySentAt(evs), start); check != nil {
 		found, err = l.storeChecked(cctx, evs, check)
 	} else {
 		err = l.store.StoreBatch(cctx, evs)
@@ -240,6 +306,14 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 	if failed > 0 {
 		l.st.FailedBatches++
 		l.mu.Unlock()
+		// The batch stays in the Spill, and some of it may be stored now:
+		// those stored and those whose outcome is unknown are looked up
+		// when the batch is replayed again.
+		for i, v := range verdicts {
+			if v == vDone || (v == vFailed && maybeStored(eventErr(err, errs, i))) {
+				l.f.spill.noteUnsure(&evs[i], start)
+			}
+		}
 		return fmt.Errorf("logger: replay batch of %d: %w", len(evs), err)
 	}
 	var rejected uint64
@@ -248,6 +322,7 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 			rejected++
 		}
 	}
+	l.f.spill.replayed(evs)
 	l.st.Replayed += uint64(len(evs)) - rejected
 	l.st.FoundStored += uint64(found) // once: a failed batch stays in the Spill and is looked up again
 	l.st.Dropped.Rejected += rejected
