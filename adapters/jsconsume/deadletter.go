@@ -37,6 +37,12 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("jsconsume: dead-letter stream %q: %w: %w", s.cfg.dlqStream, ports.ErrUnavailable, err)
 	}
+	// As many replicas as the event stream (R3 on a cluster): a dead
+	// letter is the last copy of an event given up on.
+	replicas := 1
+	if src, err := s.js.Stream(ctx, s.cfg.stream); err == nil {
+		replicas = max(src.CachedInfo().Config.Replicas, 1)
+	}
 	_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        s.cfg.dlqStream,
 		Description: "naq-events dead letters",
@@ -44,6 +50,7 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Duplicates:  2 * time.Minute,
+		Replicas:    replicas,
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return fmt.Errorf("jsconsume: create dead-letter stream %q: %w", s.cfg.dlqStream, err)
