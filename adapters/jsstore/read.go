@@ -36,7 +36,10 @@ func (s *Store) Job(ctx context.Context, jobID string, page event.Page) ([]event
 		return nil, fmt.Errorf("jsstore: job: %w", err)
 	}
 	var out []event.JobEvent
-	err = s.readN(ctx, readSpec{filters: filters, page: page, batch: s.jobBatch}, func(r event.Record) { out = append(out, r.Event) })
+	err = s.retryRead(ctx, func(ctx context.Context) error {
+		out = nil
+		return s.readN(ctx, readSpec{filters: filters, page: page, batch: s.jobBatch}, func(r event.Record) { out = append(out, r.Event) })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: job %s: %w", jobID, err)
 	}
@@ -58,7 +61,10 @@ func (s *Store) ByType(ctx context.Context, t event.JobEventType, page event.Pag
 		return nil, fmt.Errorf("jsstore: by type: %w", err)
 	}
 	var out []event.JobEvent
-	err = s.read(ctx, readSpec{filters: []string{filter}, page: page}, func(r event.Record) { out = append(out, r.Event) })
+	err = s.retryRead(ctx, func(ctx context.Context) error {
+		out = nil
+		return s.read(ctx, readSpec{filters: []string{filter}, page: page}, func(r event.Record) { out = append(out, r.Event) })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: by type %s: %w", t, err)
 	}
@@ -89,14 +95,18 @@ func (s *Store) List(ctx context.Context, f event.Filter, page event.Page) ([]ev
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: list: %w", err)
 	}
-	spec := s.listSpec(filters, &f, page)
-	if f.Queue != "" || f.Worker != "" {
-		if err := s.checkScan(ctx, &spec, residue(&f, false)); err != nil {
-			return nil, fmt.Errorf("jsstore: list: %w", err)
-		}
-	}
 	var out []event.Record
-	if err := s.read(ctx, spec, func(r event.Record) { out = append(out, r) }); err != nil {
+	err = s.retryRead(ctx, func(ctx context.Context) error {
+		out = nil
+		spec := s.listSpec(filters, &f, page)
+		if f.Queue != "" || f.Worker != "" {
+			if err := s.checkScan(ctx, &spec, residue(&f, false)); err != nil {
+				return err
+			}
+		}
+		return s.read(ctx, spec, func(r event.Record) { out = append(out, r) })
+	})
+	if err != nil {
 		return nil, fmt.Errorf("jsstore: list: %w", err)
 	}
 	return out, nil
@@ -120,19 +130,21 @@ func (s *Store) Count(ctx context.Context, f event.Filter) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("jsstore: count: %w", err)
 	}
-	if f.Queue == "" && f.Worker == "" && f.Since.IsZero() && f.Until.IsZero() {
-		n, err := s.pending(ctx, filters)
-		if err != nil {
-			return 0, fmt.Errorf("jsstore: count: %w", err)
-		}
-		return int(n), nil
-	}
-	spec := s.listSpec(filters, &f, event.Page{})
-	if err := s.checkScan(ctx, &spec, residue(&f, true)); err != nil {
-		return 0, fmt.Errorf("jsstore: count: %w", err)
-	}
 	n := 0
-	if err := s.read(ctx, spec, func(event.Record) { n++ }); err != nil {
+	err = s.retryRead(ctx, func(ctx context.Context) error {
+		n = 0
+		if f.Queue == "" && f.Worker == "" && f.Since.IsZero() && f.Until.IsZero() {
+			p, err := s.pending(ctx, filters)
+			n = int(p)
+			return err
+		}
+		spec := s.listSpec(filters, &f, event.Page{})
+		if err := s.checkScan(ctx, &spec, residue(&f, true)); err != nil {
+			return err
+		}
+		return s.read(ctx, spec, func(event.Record) { n++ })
+	})
+	if err != nil {
 		return 0, fmt.Errorf("jsstore: count: %w", err)
 	}
 	return n, nil
@@ -225,7 +237,7 @@ func (s *Store) checkScan(ctx context.Context, spec *readSpec, e *ports.ScanErro
 // and until (zero: the stream's start or end): stream info, and a direct
 // get by start time for each bound given.
 func (s *Store) span(ctx context.Context, since, until time.Time) (uint64, error) {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := s.requestTimeout(ctx)
 	defer cancel()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
@@ -292,7 +304,7 @@ func (s *Store) read(ctx context.Context, spec readSpec, fn func(event.Record)) 
 // (created, read and deleted; two round trips), or, with countByDirectGet,
 // the Nats-Num-Pending headers of one-message direct gets.
 func (s *Store) pending(ctx context.Context, filters []string) (uint64, error) {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := s.requestTimeout(ctx)
 	defer cancel()
 	if len(filters) == 1 && filters[0] == subject.StreamFilter() {
 		// The whole stream: its message count, O(1) on the server, where a
@@ -507,11 +519,15 @@ func (s *Store) FindJob(ctx context.Context, jobID string) ([]ports.JobLocation,
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: find job: %w", err)
 	}
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	var info *jetstream.StreamInfo
+	err = s.retryRead(ctx, func(ctx context.Context) error {
+		ctx, cancel := s.requestTimeout(ctx)
+		defer cancel()
+		info, err = s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+		return classify(err)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("jsstore: find job %s: subjects of %s: %w", jobID, filter, classify(err))
+		return nil, fmt.Errorf("jsstore: find job %s: subjects of %s: %w", jobID, filter, err)
 	}
 	out := []ports.JobLocation{}
 	for subj, n := range info.State.Subjects {

@@ -38,6 +38,7 @@ type Store struct {
 	streams      atomic.Int64
 	warm         warmer // KeepIndexWarm's state (warm.go)
 	resent       atomic.Uint64
+	retried      atomic.Uint64 // further tries of reads (retryRead, cluster.go)
 
 	pub         pubState      // how StoreBatch publishes
 	dedupWindow time.Duration // the stream's duplicate window, as the server has it
@@ -283,30 +284,43 @@ type Stats struct {
 	// Resent counts events sent again by StoreBatch in a further fast
 	// batch after one ended short (a gap, an error, a timeout, a restart).
 	Resent uint64
+	// Retried counts further tries of reads (Job, ByType, List, Count,
+	// FindJob, Cluster) after a transient answer: a leader election, a
+	// reconnect, a cluster not ready.
+	Retried uint64
 }
 
 // Stats returns the Store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{DecodeErrors: s.decodeErrors.Load(), Streams: s.streams.Load(), Resent: s.resent.Load()}
+	return Stats{DecodeErrors: s.decodeErrors.Load(), Streams: s.streams.Load(), Resent: s.resent.Load(), Retried: s.retried.Load()}
 }
 
 // StreamName returns the name of the JetStream stream.
 func (s *Store) StreamName() string { return s.cfg.stream }
 
-// Health reports the connection status, the round-trip time to the server
-// and the stream's state. It sends no $SYS request. OK is false when the
-// connection is not connected or the stream cannot be read; the error is
-// then non-nil and wraps ports.ErrUnavailable.
+// Health reports the connection status, the server the connection is on
+// (name, redacted URL, cluster), the round-trip time to it, the stream's
+// state and, on a cluster, the stream's Raft group (Detail "cluster": its
+// leader and each replica's current, offline, active and lag). It sends
+// no $SYS request and does not retry. OK is false when the connection is
+// not connected or the stream cannot be read; the error is then non-nil
+// and wraps ports.ErrUnavailable when that may pass.
 func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	if err := s.checkOpen(); err != nil {
 		return ports.Health{Backend: "jetstream"}, err
 	}
+	srv := s.ConnectedServer()
 	h := ports.Health{Backend: "jetstream", Detail: map[string]any{
-		"status":  s.nc.Status().String(),
-		"stream":  s.cfg.stream,
-		"server":  s.nc.ConnectedUrlRedacted(),
-		"publish": s.PublishMode().String(),
+		"status":      s.nc.Status().String(),
+		"stream":      s.cfg.stream,
+		"server":      srv.URL,
+		"server_name": srv.Name,
+		"publish":     s.PublishMode().String(),
+		"retried":     s.retried.Load(),
 	}}
+	if srv.Cluster != "" {
+		h.Detail["server_cluster"] = srv.Cluster
+	}
 	if r := s.pub.fallback.Load(); r != nil {
 		h.Detail["publish_fallback"] = *r
 	}
@@ -333,6 +347,10 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	h.Created = info.Created
 	h.Detail["consumers"] = st.Consumers
 	h.Detail["decode_errors"] = s.decodeErrors.Load()
+	h.Detail["replicas"] = info.Config.Replicas
+	if info.Cluster != nil {
+		h.Detail["cluster"] = s.clusterOf(info).detail()
+	}
 	h.OK = true
 	return h, nil
 }
@@ -387,16 +405,21 @@ func classify(err error) error {
 	return err
 }
 
+// transient reports whether err means "try again later": a JetStream
+// answer of transientCodes (cluster.go) or a bare 503 (no responders), no
+// answer in time, a connection down, reconnecting (with its reconnect
+// buffer full) or draining, a slow consumer. A closed connection counts
+// too for the callers that classify (a new one may replace it); reads do
+// not retry it (retryRead).
 func transient(err error) bool {
-	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok && transientAPI(apiErr) {
 		return true
 	}
 	for _, target := range []error{
 		nats.ErrNoResponders, jetstream.ErrNoStreamResponse,
 		nats.ErrTimeout, context.DeadlineExceeded, jetstream.ErrAsyncPublishTimeout,
 		nats.ErrDisconnected, nats.ErrConnectionClosed, nats.ErrConnectionDraining,
-		nats.ErrConnectionReconnecting, jetstream.ErrJetStreamNotEnabled,
+		nats.ErrConnectionReconnecting, nats.ErrReconnectBufExceeded,
 		jetstream.ErrTooManyStalledMsgs, nats.ErrSlowConsumer,
 	} {
 		if errors.Is(err, target) {

@@ -393,10 +393,16 @@ type storeState struct {
 	Error   string         `json:"error,omitempty"`
 }
 
+// natsState is the NATS connection: its state and the server it is on
+// (name, URL with secrets hidden, cluster name). On JetStream storage the
+// stream's cluster (leader, replicas with current, offline, active_ms and
+// lag) is in store.detail.cluster.
 type natsState struct {
 	Connected bool   `json:"connected"`
 	Status    string `json:"status"`
 	URL       string `json:"url,omitempty"`
+	Server    string `json:"server,omitempty"`
+	Cluster   string `json:"cluster,omitempty"`
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
@@ -410,7 +416,8 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.nc != nil {
 		st := a.nc.Status()
-		body.NATS = &natsState{Connected: a.nc.IsConnected(), Status: st.String(), URL: a.nc.ConnectedUrlRedacted()}
+		body.NATS = &natsState{Connected: a.nc.IsConnected(), Status: st.String(), URL: a.nc.ConnectedUrlRedacted(),
+			Server: a.nc.ConnectedServerName(), Cluster: a.nc.ConnectedClusterName()}
 	}
 	status := http.StatusOK
 	if !body.Store.OK || (body.NATS != nil && !body.NATS.Connected) {

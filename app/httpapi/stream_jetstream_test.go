@@ -69,6 +69,9 @@ func TestStreamResumeJetStream(t *testing.T) {
 	require.NotNil(t, h.NATS)
 	assert.True(t, h.NATS.Connected)
 	assert.Equal(t, "jetstream", h.Store.Backend)
+	assert.Equal(t, nc.ConnectedServerName(), h.NATS.Server, "healthz names the server the client is on")
+	assert.Equal(t, nc.ConnectedServerName(), h.Store.Detail["server_name"])
+	assert.Contains(t, h.Store.Detail, "cluster", "the stream's leader and replicas")
 }
 
 // seqOf is the sequence part of an SSE id ("<seq>@<epoch>").

@@ -221,7 +221,7 @@ var statuses = []nats.Status{nats.DISCONNECTED, nats.CONNECTED, nats.CLOSED, nat
 type natsCollector struct{ nc *nats.Conn }
 
 func (c *natsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{natsConnected, natsStatus, natsReconnects, natsOutMsgs, natsInMsgs} {
+	for _, d := range []*prometheus.Desc{natsConnected, natsStatus, natsReconnects, natsOutMsgs, natsInMsgs, natsServerInfo} {
 		ch <- d
 	}
 }
@@ -236,6 +236,9 @@ func (c *natsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- counter(natsReconnects, stats.Reconnects)
 	ch <- counter(natsOutMsgs, stats.OutMsgs)
 	ch <- counter(natsInMsgs, stats.InMsgs)
+	if st == nats.CONNECTED {
+		ch <- gauge(natsServerInfo, 1, c.nc.ConnectedServerName(), c.nc.ConnectedUrlRedacted(), c.nc.ConnectedClusterName())
+	}
 }
 
 var processedType = desc("", "processed_total", "Events the processor handled, by event type.", "type")

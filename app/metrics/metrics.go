@@ -3,7 +3,9 @@
 // buffer depth, batches, flush latency), the processor's (counters, handler
 // latency and end-to-end delay as summaries, consumer lag, and the
 // consumer's restarts, re-creations and ack floor), the NATS
-// connection's state and the events stored and processed per type.
+// connection's state and the server it is on, the stream's cluster (its
+// leader and each replica's state, cluster.go) and the events stored and
+// processed per type.
 //
 // Counters the domain keeps (logger.Stats, processor.Stats, nats.Statistics)
 // are read at scrape time, so they are never double-counted; only what the

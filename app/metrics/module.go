@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.uber.org/fx"
 
+	"github.com/naq-go/events/adapters/jsstore"
 	"github.com/naq-go/events/app/eventlog"
 	"github.com/naq-go/events/app/processing"
 	"github.com/naq-go/events/domain/logger"
@@ -21,6 +22,8 @@ type Sources struct {
 	TypeCounts *processing.TypeCounts  `optional:"true"`
 	Lag        *processing.ConsumerLag `optional:"true"`
 	Log        *slog.Logger            `optional:"true"`
+	JetStream  *jsstore.Store          `optional:"true"` // the stream's cluster series
+
 }
 
 // Module provides *Metrics, also as the eventlog.BatchObserver that times
@@ -44,6 +47,9 @@ func Register(m *Metrics, s Sources) {
 	}
 	if s.Conn != nil {
 		m.NATS(s.Conn)
+	}
+	if s.JetStream != nil {
+		m.Cluster(s.JetStream, s.Log)
 	}
 	if s.TypeCounts != nil {
 		m.TypeCounts(s.TypeCounts.Snapshot)

@@ -125,6 +125,8 @@ func TestServeGraphEmbeddedJetStream(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	assert.Contains(t, string(b), "naq_events_nats_connected 1")
+	assert.Contains(t, string(b), "naq_events_nats_server_info{", "the server the client is on")
+	assert.Contains(t, string(b), `naq_events_stream_leader_info{`, "the stream's cluster")
 	assert.Contains(t, string(b), `naq_events_stored_total{type="enqueued"} 1`)
 	assert.Contains(t, string(b), "naq_events_logger_flush_duration_seconds_bucket")
 	require.Eventually(t, func() bool {

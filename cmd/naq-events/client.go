@@ -113,14 +113,14 @@ func (c *client) open(ctx context.Context) (*session, error) {
 func (c *client) adoptStream(ctx context.Context, nc *nats.Conn) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("JetStream on NATS at %s: %w", nc.ConnectedUrl(), err)
+		return fmt.Errorf("JetStream on NATS at %s: %w", natsconn.Redact(nc.ConnectedUrl()), err)
 	}
 	st, err := js.Stream(ctx, c.cfg.Stream.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil // created from the flags
 	case err != nil:
-		return fmt.Errorf("look up stream %q on NATS at %s: %w; is JetStream enabled on that server?", c.cfg.Stream.Name, nc.ConnectedUrl(), err)
+		return fmt.Errorf("look up stream %q on NATS at %s: %w; is JetStream enabled on that server?", c.cfg.Stream.Name, natsconn.Redact(nc.ConnectedUrl()), err)
 	}
 	have := st.CachedInfo().Config
 	unlimited := func(n int64) int64 { return max(n, 0) } // the server's -1 is the flags' 0
