@@ -91,6 +91,7 @@ type Logger struct {
 	FlushInterval time.Duration
 	MaxBuffer     int
 	Spill         bool // spill to DataDir/spill when NATS is unreachable
+	SpillMax      int  // events the spill holds at most (logger.WithSpillLimit)
 }
 
 // HTTP is the API server.
@@ -151,6 +152,7 @@ func Default() Config {
 			FlushInterval: logger.DefaultFlushInterval,
 			MaxBuffer:     logger.DefaultMaxBufferSize,
 			Spill:         true,
+			SpillMax:      logger.DefaultSpillLimit,
 		},
 		HTTP:            HTTP{Addr: DefaultHTTPAddr, HTTPSecurity: HTTPSecurity{MaxStreams: DefaultMaxStreams}},
 		Log:             Log{Format: DefaultLogFormat, Level: DefaultLogLevel},
@@ -289,6 +291,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	dur(&c.Logger.FlushInterval, "flush-interval", "NAQ_FLUSH_INTERVAL", "logger: longest wait before a partial batch is written")
 	integer(&c.Logger.MaxBuffer, "max-buffer", "NAQ_MAX_BUFFER", "logger: events held in memory at most")
 	boolean(&c.Logger.Spill, "spill", "NAQ_SPILL", "logger: spill to disk when NATS is unreachable")
+	integer(&c.Logger.SpillMax, "spill-max-events", "NAQ_SPILL_MAX_EVENTS", "logger: events the spill holds at most (about 250 B of memory and the event's size on disk each)")
 
 	str(&c.HTTP.Addr, "http", "NAQ_HTTP_ADDR", "HTTP API listen address; empty disables it")
 	errs = append(errs, c.registerSecurityFlags(fs, getenv)...)
@@ -402,6 +405,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d: want at least 1", c.Logger.BatchSize)
+	}
+	if c.Logger.SpillMax < 1 {
+		return fmt.Errorf("--spill-max-events %d: want at least 1", c.Logger.SpillMax)
 	}
 	if c.Logger.MaxBuffer < c.Logger.BatchSize {
 		return fmt.Errorf("--max-buffer %d: want at least --batch-size (%d)", c.Logger.MaxBuffer, c.Logger.BatchSize)

@@ -140,6 +140,7 @@ func TestValidate(t *testing.T) {
 		{"duplicates over age", func(c *Config) { c.Stream.MaxAge = 10 * time.Second }, "--duplicates 30s"},
 		{"batch size", func(c *Config) { c.Logger.BatchSize = 0 }, "--batch-size 0"},
 		{"buffer", func(c *Config) { c.Logger.MaxBuffer = 10 }, "--max-buffer 10"},
+		{"spill max", func(c *Config) { c.Logger.SpillMax = 0 }, "--spill-max-events 0"},
 		{"flush interval", func(c *Config) { c.Logger.FlushInterval = 0 }, "--flush-interval"},
 		{"http", func(c *Config) { c.HTTP.Addr = "8080" }, `--http "8080"`},
 		{"http port", func(c *Config) { c.HTTP.Addr = ":99999" }, `--http ":99999"`},

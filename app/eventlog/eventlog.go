@@ -59,6 +59,7 @@ func Options(cfg config.Logger, log *slog.Logger) []logger.Option {
 		logger.WithBatchSize(cfg.BatchSize),
 		logger.WithFlushInterval(cfg.FlushInterval),
 		logger.WithMaxBufferSize(cfg.MaxBuffer),
+		logger.WithSpillLimit(cfg.SpillMax),
 		logger.WithSlog(log),
 	}
 }

@@ -272,3 +272,68 @@ func TestOutcomeUnknownIsItsOwnCategory(t *testing.T) {
 		}
 	})
 }
+
+// TestSpillLimit: a Spill that holds WithSpillLimit events takes no more;
+// what it refuses stays in memory, then meets the overflow policy — every
+// event counted in exactly one state, the refusal named by ErrSpillFull —
+// and once the store is back the spill drains in order and takes events
+// again.
+func TestSpillLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		healthy := make(chan struct{})
+		s := &fakeStore{}
+		s.setRespond(func(ctx context.Context, _ int, _ []event.JobEvent) error {
+			select {
+			case <-healthy:
+				return nil
+			default:
+				return fmt.Errorf("down: %w", logger.ErrNotSent)
+			}
+		})
+		sp := &fakeSpill{t: t}
+		var errs []error
+		var mu sync.Mutex
+		l := newLogger(t, s, logger.WithMaxBufferSize(8), logger.WithBatchSize(2), logger.WithSpill(sp),
+			logger.WithSpillLimit(6), logger.WithRetry(2, 10*time.Millisecond, 10*time.Millisecond),
+			logger.WithCircuitBreaker(2, 50*time.Millisecond),
+			logger.WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+		var logged int
+		for range 40 {
+			logN(t, l, 2)
+			logged += 2
+			synctest.Wait()
+			time.Sleep(5 * time.Millisecond)
+		}
+		st := l.Stats()
+		if st.SpillPending > 6+2 || len(sp.ids()) > 6+2 {
+			t.Fatalf("the spill holds %d (SpillPending %d), want at most the limit 6 plus one batch of 2", len(sp.ids()), st.SpillPending)
+		}
+		if st.Dropped.Total() == 0 {
+			t.Fatalf("80 events into a buffer of 8 and a spill of 6 with the store down: nothing dropped? %+v", st)
+		}
+		if got := st.Stored + st.Spilled + st.Dropped.Total() + uint64(st.BufferDepth); got != uint64(logged) {
+			t.Errorf("accounting: stored %d + spilled %d + dropped %d + buffered %d = %d, want logged %d",
+				st.Stored, st.Spilled, st.Dropped.Total(), st.BufferDepth, got, logged)
+		}
+		mu.Lock()
+		full := false
+		for _, err := range errs {
+			if errors.Is(err, logger.ErrSpillFull) {
+				full = true
+			}
+		}
+		mu.Unlock()
+		if !full {
+			t.Errorf("no error wrapping ErrSpillFull among %d reported", len(errs))
+		}
+		spilled := sp.ids()
+		close(healthy)
+		eventually(t, "spill drained", func() bool { return l.Stats().SpillPending == 0 && l.Stats().BufferDepth == 0 })
+		stored := s.storedOnce()
+		if len(stored) < len(spilled) {
+			t.Fatalf("stored %d, want at least the %d spilled", len(stored), len(spilled))
+		}
+		equalIDs(t, "the spilled events are stored first, in order", stored[:len(spilled)], spilled)
+		closeOK(t, l)
+	})
+}

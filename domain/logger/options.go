@@ -115,6 +115,8 @@ type config struct {
 	log              *slog.Logger
 	storeTimeout     time.Duration
 	lookup           Lookup
+	pipeDepth        int // WithPipelineDepth (pipeline.go); 0: the default
+	spillLimit       int // WithSpillLimit (spill.go)
 }
 
 func newConfig(opts []Option) config {
@@ -134,6 +136,9 @@ func newConfig(opts []Option) config {
 		if o != nil {
 			o(&c)
 		}
+	}
+	if c.spillLimit <= 0 {
+		c.spillLimit = DefaultSpillLimit
 	}
 	c.batchSize = min(c.batchSize, c.maxBufferSize)
 	c.maxBackoff = max(c.maxBackoff, c.initialBackoff)

@@ -9,6 +9,31 @@ import (
 	"github.com/naq-go/events/domain/event"
 )
 
+// DefaultSpillLimit is how many events the Logger keeps in its Spill at
+// most, unless WithSpillLimit says otherwise.
+const DefaultSpillLimit = 1_000_000
+
+// ErrSpillFull is the error of a spill write refused because the Spill
+// holds the Logger's limit of events (WithSpillLimit). The events it would
+// have taken stay in memory while there is room, then meet the overflow
+// policy, or are dropped with reason DropSpillFailed once their retries are
+// used up — counted, never silent.
+var ErrSpillFull = errors.New("logger: spill full")
+
+// WithSpillLimit bounds the events waiting in the Spill: a spill write is
+// refused with ErrSpillFull while the Spill holds n or more (so it holds at
+// most n plus one batch). The bound keeps a long outage from growing the
+// disk, and the memory of a Spill that indexes its events (filestore keeps
+// about 250 bytes of index per event in memory: about 250 MB at the
+// default), without limit.
+//
+// Default DefaultSpillLimit (1,000,000 events, the design stream's
+// max_msgs). Range: any positive n; values less than or equal to zero
+// select the default. Without WithSpill it has no effect.
+func WithSpillLimit(n int) Option {
+	return func(c *config) { c.spillLimit = n }
+}
+
 // errReplayPaused stops a replay between two batches so that the flusher
 // may use the Spill (Spill methods are never called concurrently).
 var errReplayPaused = errors.New("logger: replay paused")
@@ -103,6 +128,9 @@ func (l *Logger) writeSpill(evs []event.JobEvent) (error, bool) {
 	f := &l.f
 	if f.spill.w.busy() {
 		return errSpillStalled, true // never two calls at once
+	}
+	if f.spill.pending >= l.cfg.spillLimit {
+		return fmt.Errorf("%w: it holds %d events, the limit (WithSpillLimit %d)", ErrSpillFull, f.spill.pending, l.cfg.spillLimit), true
 	}
 	ctx, cancel := context.WithTimeout(f.spill.base, l.cfg.storeTimeout)
 	defer cancel()
