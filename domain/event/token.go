@@ -45,15 +45,3 @@ func CheckToken(field, value string) error {
 	}
 	return nil
 }
-
-// plainASCIIToken reports whether s is made only of printable ASCII other
-// than space, '.', '*' and '>': the usual job id, checked without decoding
-// runes.
-func plainASCIIToken(s string) bool {
-	for i := range len(s) {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '.' || c == '*' || c == '>' {
-			return false
-		}
-	}
-	return true
-}

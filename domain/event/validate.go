@@ -87,6 +87,17 @@ func checkTopMap(field string, m map[string]any, size int) (int, error) {
 	var badErr error
 	for k, v := range m {
 		size += len(k)
+		switch x := v.(type) { // the usual values, without a call
+		case string:
+			size += len(x)
+			continue
+		case int, int64, bool, nil:
+			continue
+		case float64:
+			if x-x == 0 { // finite: NaN and ±Inf give NaN
+				continue
+			}
+		}
 		n, err := checkValue(v, 1)
 		size += n
 		if err != nil && (badErr == nil || k < bad) {
@@ -169,11 +180,13 @@ func (e *JobEvent) validateContent() error {
 		}
 		return fmt.Errorf("%w: event_type %q is not one of the 24 known types", ErrInvalid, string(e.Type))
 	}
-	switch {
-	case e.Timestamp.IsZero():
-		return fmt.Errorf("%w: timestamp is zero", ErrInvalid)
-	case e.Timestamp.Before(minTimestamp), e.Timestamp.After(maxTimestamp):
-		return fmt.Errorf("%w: timestamp %s is outside 1970-01-01..9999-12-31 UTC", ErrInvalid, e.Timestamp.UTC().Format(time.RFC3339Nano))
+	// One decoding of the time for the usual case; the three comparisons
+	// below only for a time outside [1970, 9999-12-31 23:59:59) or to name
+	// the problem.
+	if u := e.Timestamp.Unix(); u < 0 || u >= maxTimestampUnix {
+		if err := checkTimestamp(e.Timestamp); err != nil {
+			return err
+		}
 	}
 	if err := checkMetric("duration_ms", e.DurationMS); err != nil {
 		return err
@@ -184,16 +197,36 @@ func (e *JobEvent) validateContent() error {
 	return checkMetric("cpu_time_ms", e.CPUTimeMS)
 }
 
-func checkMetric(field string, v *float64) error {
+// maxTimestampUnix is maxTimestamp's second: every time before it (and
+// from the epoch on) is in range.
+var maxTimestampUnix = maxTimestamp.Unix()
+
+func checkTimestamp(t time.Time) error {
 	switch {
-	case v == nil:
-		return nil
-	case math.IsNaN(*v) || math.IsInf(*v, 0):
-		return fmt.Errorf("%w: %s is %v; JSON has no NaN or infinity", ErrInvalid, field, *v)
-	case *v < 0:
-		return fmt.Errorf("%w: %s is %v, must not be negative", ErrInvalid, field, *v)
+	case t.IsZero():
+		return fmt.Errorf("%w: timestamp is zero", ErrInvalid)
+	case t.Before(minTimestamp), t.After(maxTimestamp):
+		return fmt.Errorf("%w: timestamp %s is outside 1970-01-01..9999-12-31 UTC", ErrInvalid, t.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
+}
+
+// checkMetric is inlined: absent, or finite and not negative (NaN fails
+// both comparisons, +Inf the second), costs two comparisons.
+func checkMetric(field string, v *float64) error {
+	if v == nil || (*v >= 0 && *v <= math.MaxFloat64) {
+		return nil
+	}
+	return metricError(field, *v)
+}
+
+func metricError(field string, v float64) error {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return fmt.Errorf("%w: %s is %v; JSON has no NaN or infinity", ErrInvalid, field, v)
+	default:
+		return fmt.Errorf("%w: %s is %v, must not be negative", ErrInvalid, field, v)
+	}
 }
 
 // CheckID reports whether id can be an event id: non-empty, at most MaxIDLen
@@ -207,6 +240,9 @@ func CheckID(id string) error {
 	}
 	if len(id) > MaxIDLen {
 		return fmt.Errorf("%w: event_id %q is %d bytes long, the limit is %d", ErrInvalid, id, len(id), MaxIDLen)
+	}
+	if printableASCII(id) {
+		return nil
 	}
 	for i := range len(id) {
 		if c := id[i]; c <= ' ' || c > '~' {

@@ -207,7 +207,8 @@ func (l *Logger) enqueue(ctx context.Context, wait bool, ev *event.JobEvent, w c
 	var (
 		signal  bool
 		dropped event.JobEvent
-		hasDrop bool
+		hasDrop bool // dropped holds the discarded event, for the drop handler
+		shift   bool // the oldest queued event is discarded: ev takes its place in one step
 	)
 	l.mu.Lock()
 	for l.q.n+l.held >= l.cfg.maxBufferSize && !l.closed {
@@ -250,7 +251,11 @@ func (l *Logger) enqueue(ctx context.Context, wait bool, ev *event.JobEvent, w c
 			}
 			return 0, nil
 		}
-		dropped, hasDrop = l.q.pop(), true
+		if l.cfg.onDrop != nil {
+			dropped, hasDrop = l.q.pop(), true
+		} else {
+			shift = true // nobody looks at the discarded event: no copy of it
+		}
 		if l.trackingLocked() {
 			l.settleLocked(l.qseq, outDropped, dropError(DropOverflow))
 		}
@@ -261,8 +266,14 @@ func (l *Logger) enqueue(ctx context.Context, wait bool, ev *event.JobEvent, w c
 		l.mu.Unlock()
 		return 0, ErrClosed
 	}
-	seq := l.qseq + uint64(l.q.n)
-	l.q.push(ev)
+	var seq uint64
+	if shift {
+		seq = l.qseq + uint64(l.q.n-1)
+		l.q.shift(ev)
+	} else {
+		seq = l.qseq + uint64(l.q.n)
+		l.q.push(ev)
+	}
 	l.st.Logged++
 	if w != nil {
 		if l.waiters == nil {

@@ -112,8 +112,13 @@ func TestFailedBatchKeepsOrderAndIDs(t *testing.T) {
 
 func TestRejectedEventsDroppedExactly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		// The store answers only once Flush waits, so that the events are
+		// still pending when Flush is called (otherwise they may all have
+		// met their fate already, and Flush rightly returns nil).
+		release := make(chan struct{})
 		s := &fakeStore{}
 		s.setRespond(func(_ context.Context, _ int, evs []event.JobEvent) error {
+			<-release
 			errs := make([]error, len(evs))
 			bad := false
 			for i := range evs {
@@ -153,7 +158,11 @@ func TestRejectedEventsDroppedExactly(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err := l.Flush(context.Background())
+		flushed := make(chan error, 1)
+		go func() { flushed <- l.Flush(context.Background()) }()
+		synctest.Wait()
+		close(release)
+		err := <-flushed
 		if !errors.Is(err, logger.ErrDropped) || errors.Is(err, logger.ErrSpilled) {
 			t.Fatalf("Flush = %v, want ErrDropped only", err)
 		}

@@ -34,6 +34,26 @@ func (q *ring) pop() event.JobEvent {
 	return ev
 }
 
+// shift discards the oldest event and appends *ev, which is pop then push
+// without copying the discarded event out; the caller has checked q.n > 0.
+// With the ring full (nothing taken by the flusher) ev lands in the very
+// slot the discarded event leaves, so it is a single copy.
+func (q *ring) shift(ev *event.JobEvent) {
+	old := q.r
+	q.r++
+	if q.r == len(q.buf) {
+		q.r = 0
+	}
+	i := old + q.n // (old+1) + (n-1): the slot after the last remaining event
+	if i >= len(q.buf) {
+		i -= len(q.buf)
+	}
+	if i != old {
+		q.buf[old] = event.JobEvent{}
+	}
+	q.buf[i] = *ev
+}
+
 // moveTo appends the k oldest events to dst, removes them and returns dst.
 func (q *ring) moveTo(dst []event.JobEvent, k int) []event.JobEvent {
 	for k > 0 {

@@ -4,6 +4,8 @@ package streamread
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -22,16 +24,29 @@ func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) 
 	defer cancel()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	s, err := js.Stream(ctx, stream)
-	require.NoError(t, err)
-	info, err := s.Info(ctx)
-	require.NoError(t, err)
+	var (
+		s    jetstream.Stream
+		info *jetstream.StreamInfo
+		cons jetstream.Consumer
+	)
+	// Right after a cluster (re)starts, JetStream may answer "no
+	// responders" or 503 for a while: the same transient answers the
+	// product retries.
+	require.NoError(t, retry(ctx, func() (err error) {
+		if s, err = js.Stream(ctx, stream); err != nil {
+			return err
+		}
+		info, err = s.Info(ctx)
+		return err
+	}), "stream %s", stream)
 	total := info.State.Msgs
 	if total == 0 {
 		return
 	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
+	require.NoError(t, retry(ctx, func() (err error) {
+		cons, err = s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		return err
+	}), "ordered consumer on %s", stream)
 	var read uint64
 	for read < total {
 		batch, err := cons.Fetch(int(min(total-read, 1000)), jetstream.FetchMaxWait(5*time.Second))
@@ -45,4 +60,33 @@ func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) 
 		require.NotZero(t, n, "no message fetched after %d of %d", read, total)
 		read += uint64(n)
 	}
+}
+
+// retry calls fn until it succeeds, fails with an error that is not
+// transient, or ctx ends, backing off from 50 ms to 1 s.
+func retry(ctx context.Context, fn func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true
+	}
+	// A request's own timeout is transient; the caller's ctx ending is
+	// seen by retry's select.
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
