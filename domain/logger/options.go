@@ -13,7 +13,7 @@ const (
 	DefaultBatchSize        = 2000
 	DefaultFlushInterval    = 100 * time.Millisecond
 	DefaultMaxBufferSize    = 20_000
-	DefaultRetryAttempts    = 5
+	DefaultRetryAttempts    = 10
 	DefaultInitialBackoff   = 50 * time.Millisecond
 	DefaultMaxBackoff       = 5 * time.Second
 	DefaultBreakerThreshold = 5
@@ -211,7 +211,11 @@ func WithMaxBufferSize(n int) Option {
 // half of it and all of it). Retries send the same event IDs, which the
 // store de-duplicates.
 //
-// Defaults 5 attempts, 50ms, 5s. Ranges: attempts at least 1, backoffs
+// Defaults 10 attempts, 50ms, 5s: the waits add up to 8–16 s (jitter), so
+// a batch rides out a JetStream leader election (2–8 s on the three-node
+// cluster of test/cluster, docs/operations.md) or a quick server restart
+// before it is spilled or given up (the first five waits alone add up to
+// under 1 s: the old default of 5 lost events on a cluster). Ranges: attempts at least 1, backoffs
 // positive; attempts less than one, and backoffs less than or equal to
 // zero, select their default; a maxBackoff below
 // initialBackoff is raised to it. To ride out any outage in memory without

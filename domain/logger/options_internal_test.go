@@ -14,7 +14,7 @@ func TestOptionsDefaultsAndInvalidValues(t *testing.T) {
 	}{
 		{"defaults", nil, func(c config) bool {
 			return c.batchSize == 2000 && c.flushInterval == 100*time.Millisecond && c.maxBufferSize == 20_000 &&
-				c.retryAttempts == 5 && c.initialBackoff == 50*time.Millisecond && c.maxBackoff == 5*time.Second &&
+				c.retryAttempts == 10 && c.initialBackoff == 50*time.Millisecond && c.maxBackoff == 5*time.Second &&
 				c.overflow == DropOldest && c.breakerThreshold == 5 && c.breakerCooldown == time.Second &&
 				c.storeTimeout == 5*time.Second && c.log != nil && c.spill == nil
 		}},
@@ -23,7 +23,7 @@ func TestOptionsDefaultsAndInvalidValues(t *testing.T) {
 		{"interval negative", WithFlushInterval(-time.Second), func(c config) bool { return c.flushInterval == def.flushInterval }},
 		{"buffer 0", WithMaxBufferSize(0), func(c config) bool { return c.maxBufferSize == def.maxBufferSize }},
 		{"retry invalid", WithRetry(0, 0, -1), func(c config) bool {
-			return c.retryAttempts == 5 && c.initialBackoff == 50*time.Millisecond && c.maxBackoff == 5*time.Second
+			return c.retryAttempts == 10 && c.initialBackoff == 50*time.Millisecond && c.maxBackoff == 5*time.Second
 		}},
 		{"retry max below initial", WithRetry(2, time.Second, time.Millisecond), func(c config) bool {
 			return c.retryAttempts == 2 && c.initialBackoff == time.Second && c.maxBackoff == time.Second
