@@ -41,6 +41,7 @@ type Store struct {
 	retried      atomic.Uint64 // further tries of reads (retryRead, cluster.go)
 
 	pub         pubState      // how StoreBatch publishes
+	pipe        pipeline      // the open pipelined fast batch (pipeline.go)
 	dedupWindow time.Duration // the stream's duplicate window, as the server has it
 
 	mu      sync.Mutex

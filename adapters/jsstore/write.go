@@ -78,6 +78,7 @@ func (s *Store) StoreBatch(ctx context.Context, events []event.JobEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
+	s.finishPipe(ctx) // nothing of a pipelined batch may land behind these
 	if s.pub.fast.Load() {
 		return s.storeFast(ctx, events)
 	}

@@ -122,16 +122,22 @@ func (f *faults) spill(ctx context.Context, evs []event.JobEvent) error {
 func TestAccountingUnderRandomFaults(t *testing.T) {
 	for seed := range uint64(150) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { accountingRun(t, seed) })
+			synctest.Test(t, func(t *testing.T) { accountingRun(t, seed, nil) })
 		})
 	}
 }
 
-func accountingRun(t *testing.T, seed uint64) {
+// accountingRun runs one seed; wrap, if not nil, makes the Store the
+// logger gets out of the fake store (pipeline_test.go: a Pipeliner).
+func accountingRun(t *testing.T, seed uint64, wrap func(*fakeStore) logger.Store) {
 	f := &faults{rng: rand.New(rand.NewPCG(seed, 9)), release: make(chan struct{})}
 	defer close(f.release)
 	s := &fakeStore{respond: f.store}
 	f.s = s
+	var store logger.Store = s
+	if wrap != nil {
+		store = wrap(s)
+	}
 	sp := &fakeSpill{t: t}
 	sp.setWrite(f.spill)
 	var mu sync.Mutex
@@ -157,7 +163,10 @@ func accountingRun(t *testing.T, seed uint64) {
 	if withSpill {
 		opts = append(opts, logger.WithSpill(sp))
 	}
-	l := newLogger(t, s, opts...)
+	if wrap != nil {
+		opts = append(opts, logger.WithPipelineDepth(2))
+	}
+	l := newLogger(t, store, opts...)
 	// Every event goes through LogSync, which says what became of it (an
 	// outcome-unknown event is known only that way); Log would do the same
 	// inside the logger.

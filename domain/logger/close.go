@@ -139,14 +139,14 @@ func (l *Logger) abort() {
 	if canSpill() {
 		l.spillOldest(0, time.Now())
 	}
-	if f.store.busy() {
-		l.awaitStore()
+	for f.store.busy() && l.awaitStore() { // two answers with a chained call
 	}
 	if canSpill() {
 		l.spillOldest(0, time.Now()) // what the call handed back for a retry
 	}
 
 	if f.store.kind == callStore { // its answer never came
+		l.settleStashed()
 		n := f.inN
 		f.held.detach() // the call may still read its events
 		l.mu.Lock()
@@ -163,7 +163,7 @@ func (l *Logger) abort() {
 		} else {
 			l.giveUp(0, n, DropClosed, true)
 		}
-		f.inN, f.inSpilt = 0, false
+		f.inN, f.inSpilt, f.pipe.headN = 0, false, 0
 	}
 	for {
 		l.mu.Lock()
@@ -177,13 +177,15 @@ func (l *Logger) abort() {
 }
 
 // awaitStore waits for the store goroutine's answer until Close's bound
-// and applies it.
-func (l *Logger) awaitStore() {
+// and applies it; false if the bound came first.
+func (l *Logger) awaitStore() bool {
 	f := &l.f
 	kind := f.store.kind
-	if err, ok := l.awaitWorker(f.store); ok {
+	err, ok := l.awaitWorker(f.store)
+	if ok {
 		l.apply(kind, err, time.Now())
 	}
+	return ok
 }
 
 // stop ends the flusher: its workers (a worker whose call Close abandoned

@@ -25,9 +25,10 @@ import (
 type flusher struct {
 	held    held
 	store   *worker
-	inN     int       // events of held in the store call in flight (a prefix)
+	inN     int       // events of held in the store calls in flight (a prefix)
 	inSpilt bool      // those events were spilled meanwhile
-	inSince time.Time // when that call started
+	inSince time.Time // when the oldest of those calls started
+	pipe    pipeState // a second call chained behind it (pipeline.go)
 	retry   retrier
 	brk     breaker
 	spill   spiller
@@ -47,7 +48,12 @@ func (f *flusher) init(l *Logger) {
 	f.scratch = make([]verdict, 0, c.batchSize)
 	f.retry = retrier{backoff: backoff{c.initialBackoff, c.maxBackoff}, maxAttempts: c.retryAttempts}
 	f.brk = breaker{threshold: c.breakerThreshold, cooldown: c.breakerCooldown}
-	f.store = startWorker(l.call)
+	if p, ok := l.store.(Pipeliner); ok && c.pipeDepth == pipeDepth {
+		f.pipe.p = p
+		f.store = startPipeWorker(l.call, l.send)
+	} else {
+		f.store = startWorker(l.call)
+	}
 	if c.spill != nil {
 		f.spill.init(l)
 	}
@@ -85,6 +91,8 @@ func (l *Logger) run() {
 			} else if l.mayCall(now) {
 				again = true // Log raced with dispatch
 			}
+		} else if l.q.n == 0 && l.mayChain() {
+			l.idle = true // the next Log wakes the flusher to chain a call
 		}
 		l.mu.Unlock()
 		if again {
@@ -159,8 +167,21 @@ func (l *Logger) mayCall(now time.Time) bool {
 
 // dispatch starts the next store call if the store is free: a replay of
 // the Spill when it holds events (they are older than anything in
-// memory), else the oldest batch.
+// memory), else the oldest batch; then, with a Pipeliner, a call chained
+// behind it if more events are queued.
 func (l *Logger) dispatch(now time.Time) {
+	if l.mayChain() {
+		l.dispatchChained(now)
+		return
+	}
+	l.dispatchHead(now)
+	if l.mayChain() {
+		l.dispatchChained(now)
+	}
+}
+
+// dispatchHead starts a store call when none is in flight.
+func (l *Logger) dispatchHead(now time.Time) {
 	f := &l.f
 	if !l.mayCall(now) {
 		return
@@ -177,6 +198,7 @@ func (l *Logger) dispatch(now time.Time) {
 	l.takeLocked(l.cfg.batchSize - f.held.len())
 	n := min(f.held.len(), l.cfg.batchSize)
 	l.st.InFlight = n
+	more := l.q.n > 0 || f.held.len() > n
 	if f.retry.resend > 0 {
 		l.st.Retried += uint64(min(f.retry.resend, n))
 		f.retry.resend = 0
@@ -185,8 +207,11 @@ func (l *Logger) dispatch(now time.Time) {
 	if n == 0 {
 		return
 	}
+	check := l.lookupFor(f.held.evs[:n], f.held.sentAt[:n], now)
+	pipe := l.pipeFresh(n, check)
 	f.inN, f.inSpilt, f.inSince = n, false, now
-	f.store.start(job{kind: callStore, batch: f.held.evs[:n:n], check: l.lookupFor(f.held.evs[:n], f.held.sentAt[:n], now)})
+	f.pipe.headN, f.pipe.headPipe = n, pipe
+	f.store.start(job{kind: callStore, batch: f.held.evs[:n:n], check: check, pipe: pipe, more: more})
 }
 
 // takeLocked moves up to k of the oldest queued events to held.

@@ -10,15 +10,51 @@ import (
 // failed ones stay for a retry, go to the Spill or are given up, and
 // LogSync, Flush, Stats and the breaker hear of it.
 
-// onResult applies the outcome of the store call in flight: stored events
-// leave, rejected ones are dropped, failed ones stay at the head for a
-// retry (or go where exhausted batches go). Events that were spilled while
-// the call was in flight leave either way.
+// onResult applies the outcome of the oldest store call in flight: stored
+// events leave, rejected ones are dropped, failed ones stay at the head for
+// a retry (or go where exhausted batches go). Events that were spilled
+// while the call was in flight leave either way. With a call chained
+// behind it (pipeline.go), a failed answer waits for the chained call's,
+// and then both are applied in order.
 func (l *Logger) onResult(err error, now time.Time) {
 	f := &l.f
-	n, spilt := f.inN, f.inSpilt
-	f.inN, f.inSpilt = 0, false
-	var failed int
+	ps := &f.pipe
+	spilt := f.inSpilt
+	if ps.stashed { // the chained call's answer: the head's first, then this one
+		err1, n1, n2 := ps.stash, ps.headN, f.inN-ps.headN
+		ps.stashed, ps.stash = false, nil
+		f.inN, f.inSpilt, ps.headN = 0, false, 0
+		w1, failed1 := l.settle(0, n1, err1, f.inSince, spilt, now)
+		w2, failed2 := l.settle(w1, n2, err, ps.since2, spilt, now)
+		if failed1 == 0 {
+			err1 = err
+		}
+		l.settled(failed1+failed2, w1+w2, n1+n2, err1, spilt, now)
+		return
+	}
+	if f.inN > ps.headN && err != nil {
+		// The head failed with a call chained behind it: the chained
+		// call's events are still in flight behind the head's, so nothing
+		// moves until its answer comes (the store fails it too if the
+		// head's events are not all stored).
+		ps.stashed, ps.stash = true, err
+		return
+	}
+	n, since := ps.headN, f.inSince
+	f.inN -= n
+	ps.headN, f.inSince, ps.headPipe = f.inN, ps.since2, f.inN > 0
+	if f.inN == 0 {
+		f.inSpilt = false
+	}
+	w, failed := l.settle(0, n, err, since, spilt, now)
+	l.settled(failed, w, n, err, spilt, now)
+}
+
+// settle applies the answer err of a store call of the n events at
+// held[off:off+n] that started at since, and returns how many failed and
+// stay there (at held[off:off+w]) for a retry.
+func (l *Logger) settle(off, n int, err error, since time.Time, spilt bool, now time.Time) (w, failed int) {
+	f := &l.f
 	var errs []error
 	f.scratch, failed, errs = classify(err, n, f.scratch)
 	h := &f.held
@@ -34,41 +70,41 @@ func (l *Logger) onResult(err error, now time.Time) {
 	} else if l.cfg.onDrop != nil {
 		for i, v := range f.scratch {
 			if v == vRejected {
-				l.cfg.onDrop(h.evs[i], DropRejected)
+				l.cfg.onDrop(h.evs[off+i], DropRejected)
 			}
 		}
 	}
 
 	l.mu.Lock()
 	l.st.Batches++
-	l.st.InFlight = 0
+	l.st.InFlight = f.inN
 	var stored, rejected, spilled uint64
 	track := l.trackingLocked()
-	w := 0
 	for i, v := range f.scratch {
+		k := off + i
 		switch v {
 		case vDone:
 			stored++
 			if track {
-				l.settleLocked(h.seqs[i], outStored, nil)
+				l.settleLocked(h.seqs[k], outStored, nil)
 			}
 		case vRejected:
 			rejected++
 			if track {
-				l.settleLocked(h.seqs[i], outDropped, fmt.Errorf("logger: %w: %w", ErrDropped, errs[i]))
+				l.settleLocked(h.seqs[k], outDropped, fmt.Errorf("logger: %w: %w", ErrDropped, errs[i]))
 			}
 		default:
 			if spilt {
 				spilled++
 				if track {
-					l.settleLocked(h.seqs[i], outSpilled, spilledError(h.evs[i].ID))
+					l.settleLocked(h.seqs[k], outSpilled, spilledError(h.evs[k].ID))
 				}
 				continue
 			}
-			if h.sentAt[i].IsZero() && maybeStored(eventErr(err, errs, i)) {
-				h.sentAt[i] = f.inSince // it may have been stored from then on
+			if h.sentAt[k].IsZero() && maybeStored(eventErr(err, errs, i)) {
+				h.sentAt[k] = since // it may have been stored from then on
 			}
-			h.keep(w, i)
+			h.keep(off+w, k)
 			w++
 		}
 	}
@@ -82,16 +118,24 @@ func (l *Logger) onResult(err error, now time.Time) {
 		// The spill holds the failed ones and will report rejections on
 		// replay.
 		l.fates.spilled += spilled
-		l.removeLocked(0, n)
+		l.removeLocked(off, off+n)
+		w = 0
 	} else {
-		l.removeLocked(w, n)
+		l.removeLocked(off+w, off+n)
 	}
 	if failed > 0 {
 		l.st.FailedBatches++
 		l.st.LastError, l.st.LastErrorAt = err, now
 	}
 	l.mu.Unlock()
+	return w, failed
+}
 
+// settled ends the handling of a store call's answer (or of two, chained):
+// the retry state, the breaker and the error handler hear of it; w events
+// failed and wait at the head of held.
+func (l *Logger) settled(failed, w, n int, err error, spilt bool, now time.Time) {
+	f := &l.f
 	if failed == 0 {
 		f.retry.storedOK()
 		l.setBreaker(false, now)

@@ -200,6 +200,8 @@ func closeAndReport(b *testing.B, l *logger.Logger) {
 //     fast-ingest batch), LogCtx under the Block policy (the producer waits
 //     for room, nothing is dropped), then Close, which drains; every event
 //     stored.
+//   - logger-pipe: the defaults with logger.WithPipelineDepth(2): a second
+//     batch chained behind the one in flight (jsstore's open fast batch).
 //   - logger-async: the same over a store with jsstore.PublishAsync (one
 //     asynchronous publish per event, the write path before fast-ingest).
 //   - logger-nomsgid: the same over a store with jsstore.WithoutMsgID (no
@@ -222,6 +224,7 @@ func BenchmarkSustained512B(b *testing.B) {
 	}{
 		{"logger", nil, nil},
 		{"logger-async", nil, []jsstore.Option{jsstore.WithPublishMode(jsstore.PublishAsync)}},
+		{"logger-pipe", []logger.Option{logger.WithPipelineDepth(2)}, nil},
 		{"logger-nomsgid", nil, []jsstore.Option{jsstore.WithoutMsgID()}},
 		{"logger-batch500", []logger.Option{logger.WithBatchSize(500), logger.WithMaxBufferSize(10_000)}, nil},
 		{"logger-batch1000", []logger.Option{logger.WithBatchSize(1000), logger.WithMaxBufferSize(10_000)}, nil},

@@ -1,0 +1,309 @@
+package logger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
+)
+
+// fakePipe is a fakeStore that also implements logger.Pipeliner the way a
+// gap-fail store does: a chained batch behind one that was not wholly
+// stored is not stored at all (every event ErrNotSent). It checks the
+// caller's side of the contract: at most two batches outstanding, no plain
+// StoreBatch while one is.
+type fakePipe struct {
+	*fakeStore
+	t           *testing.T
+	mu          sync.Mutex
+	outstanding int
+	most        int
+	sends       []pipeSend
+	broken      bool // the last batch waited for was not wholly stored
+}
+
+type pipeSend struct {
+	ids           []string
+	chained, more bool
+	behind        int // batches outstanding when it was sent
+}
+
+var _ logger.Pipeliner = (*fakePipe)(nil)
+
+func (p *fakePipe) SendBatch(ctx context.Context, evs []event.JobEvent, chained, more bool) func() error {
+	evs = slices.Clone(evs)
+	p.mu.Lock()
+	p.sends = append(p.sends, pipeSend{ids: idsOf(evs), chained: chained, more: more, behind: p.outstanding})
+	p.outstanding++
+	p.most = max(p.most, p.outstanding)
+	if p.outstanding > 2 {
+		p.t.Errorf("%d batches outstanding", p.outstanding)
+	}
+	p.mu.Unlock()
+	return func() error {
+		defer func() {
+			p.mu.Lock()
+			p.outstanding--
+			p.mu.Unlock()
+		}()
+		p.mu.Lock()
+		behind := chained && p.broken
+		p.mu.Unlock()
+		if behind {
+			errs := make([]error, len(evs))
+			for i := range errs {
+				errs[i] = fmt.Errorf("behind a broken batch: %w", logger.ErrNotSent)
+			}
+			return &logger.BatchError{Errs: errs}
+		}
+		err := p.fakeStore.StoreBatch(ctx, evs)
+		p.mu.Lock()
+		p.broken = notWhole(err)
+		p.mu.Unlock()
+		return err
+	}
+}
+
+func (p *fakePipe) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
+	p.mu.Lock()
+	if p.outstanding > 0 {
+		p.t.Errorf("plain StoreBatch with %d batches outstanding", p.outstanding)
+	}
+	p.mu.Unlock()
+	return p.fakeStore.StoreBatch(ctx, evs)
+}
+
+func (p *fakePipe) chainedSends() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.sends {
+		if s.chained && s.behind > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// notWhole reports whether a write's error leaves an event not stored
+// (a rejection as invalid is final and does not count).
+func notWhole(err error) bool {
+	if err == nil {
+		return false
+	}
+	var be *logger.BatchError
+	if !errors.As(err, &be) {
+		return true
+	}
+	for _, e := range be.Errs {
+		if e != nil && !errors.Is(e, event.ErrInvalid) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestPipelineTwoInFlight: with a Pipeliner, the next batch is sent while
+// the first awaits its answer; when the first fails, the chained one fails
+// with it, and both are retried in order with the same ids: the store
+// ends with every event once, in logged order.
+func TestPipelineTwoInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		first := make(chan struct{})
+		var calls sync.Map
+		s := &fakeStore{respond: func(ctx context.Context, call int, evs []event.JobEvent) error {
+			if _, again := calls.LoadOrStore(evs[0].ID, true); again {
+				return nil
+			}
+			if call == 0 {
+				<-first // the first batch's answer comes late, and is a failure
+				return fmt.Errorf("connection lost")
+			}
+			return nil
+		}}
+		p := &fakePipe{fakeStore: s, t: t}
+		l := newLogger(t, p, logger.WithBatchSize(10), logger.WithRetry(5, time.Millisecond, time.Millisecond), logger.WithPipelineDepth(2))
+		var ids []string
+		for i := range 30 {
+			e := event.Enqueued(fmt.Sprintf("job-%d", i%3), "q", 0)
+			ids = append(ids, e.ID)
+			if err := l.Log(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if n := p.chainedSends(); n != 1 {
+			t.Fatalf("%d batches sent chained behind an outstanding one, want 1 (sends %+v)", n, p.sends)
+		}
+		// The flusher may take the first batch before all 30 are logged,
+		// so the sizes are read from what was sent.
+		p.mu.Lock()
+		sent := len(p.sends[0].ids) + len(p.sends[1].ids)
+		p.mu.Unlock()
+		if st := l.Stats(); st.InFlight != sent {
+			t.Errorf("InFlight = %d with two batches of %d events in flight", st.InFlight, sent)
+		}
+		close(first)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := l.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.storedOnce(); !slices.Equal(got, ids) {
+			t.Fatalf("stored %v, want every event once in logged order %v", got, ids)
+		}
+		st := l.Stats()
+		if st.Stored != 30 || st.FailedBatches != 2 || st.Retried == 0 {
+			t.Errorf("stats %+v", st)
+		}
+		if p.most != 2 {
+			t.Errorf("at most %d outstanding, want 2", p.most)
+		}
+	})
+}
+
+// TestPipelineDepthOne: WithPipelineDepth decides whether a Pipeliner gets
+// a second call: 2 does, 1 and bad values (the default, 1) do not.
+func TestPipelineDepthOne(t *testing.T) {
+	for _, tc := range []struct {
+		depth   int
+		chained bool
+	}{{1, false}, {2, true}, {7, false}, {0, false}} {
+		t.Run(fmt.Sprint(tc.depth), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				release := make(chan struct{})
+				s := &fakeStore{respond: func(ctx context.Context, call int, _ []event.JobEvent) error {
+					if call == 0 {
+						<-release
+					}
+					return nil
+				}}
+				p := &fakePipe{fakeStore: s, t: t}
+				l := newLogger(t, p, logger.WithBatchSize(5), logger.WithPipelineDepth(tc.depth))
+				for i := range 12 {
+					if err := l.Log(event.Enqueued(fmt.Sprint("job-", i), "q", 0)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				synctest.Wait()
+				if got := p.chainedSends() > 0; got != tc.chained {
+					t.Errorf("depth %d: chained = %v, want %v", tc.depth, got, tc.chained)
+				}
+				close(release)
+				closeOK(t, l)
+				if got := len(s.storedOnce()); got != 12 {
+					t.Errorf("stored %d of 12", got)
+				}
+			})
+		})
+	}
+}
+
+// TestPipelineOrderUnderFaults: a gap-fail Pipeliner that stores a prefix
+// of a batch and fails the rest (certainly not stored, or of unknown
+// outcome), stalls, or answers late: every event is stored once and the
+// store's order is the logged order, stream-wide, with two calls in flight.
+func TestPipelineOrderUnderFaults(t *testing.T) {
+	chained := 0
+	for seed := range uint64(60) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { chained += pipeOrderRun(t, seed) })
+		})
+	}
+	if chained == 0 {
+		t.Error("no batch was ever sent chained behind an outstanding one")
+	}
+	t.Logf("%d batches sent chained behind an outstanding one", chained)
+}
+
+func pipeOrderRun(t *testing.T, seed uint64) int {
+	f := &faults{rng: rand.New(rand.NewPCG(seed, 17))}
+	s := &fakeStore{}
+	held := map[string]bool{}
+	var hmu sync.Mutex
+	s.respond = func(ctx context.Context, _ int, evs []event.JobEvent) error {
+		k := f.intN(len(evs) + 1) // the prefix stored
+		errs := make([]error, len(evs))
+		mode := f.pick(50, 15, 15, 10, 10)
+		if mode == 0 {
+			return nil
+		}
+		hmu.Lock()
+		defer hmu.Unlock()
+		// Gap fail: the first k are stored, then nothing after the first
+		// failure (an id stored by an earlier call stays stored: the
+		// store de-duplicates it).
+		for i := range evs {
+			if i < k || held[evs[i].ID] {
+				continue
+			}
+			switch mode {
+			case 1:
+				errs[i] = fmt.Errorf("after a gap: %w", logger.ErrNotSent)
+			case 2, 4:
+				errs[i] = errors.New("ack timeout") // unknown: not stored here
+			case 3:
+				hmu.Unlock()
+				<-ctx.Done()
+				hmu.Lock()
+				errs[i] = ctx.Err()
+			}
+			for j := i + 1; j < len(evs); j++ {
+				if !held[evs[j].ID] {
+					errs[j] = fmt.Errorf("after a gap: %w", logger.ErrNotSent)
+				}
+			}
+			break
+		}
+		for i := range evs {
+			if errs[i] == nil {
+				held[evs[i].ID] = true
+			}
+		}
+		return &logger.BatchError{Errs: errs}
+	}
+	p := &fakePipe{fakeStore: s, t: t}
+	l := newLogger(t, p, logger.WithPipelineDepth(2),
+		logger.WithBatchSize(1+f.intN(8)),
+		logger.WithMaxBufferSize(1000),
+		logger.WithRetry(1000, time.Millisecond, 5*time.Millisecond),
+		logger.WithCircuitBreaker(1000, time.Millisecond),
+		logger.WithStoreTimeout(time.Duration(5+f.intN(50))*time.Millisecond))
+	var ids []string
+	for burst := range 5 + f.intN(10) {
+		for i := range 1 + f.intN(20) {
+			e := event.Enqueued(fmt.Sprintf("job-%d-%d", burst, i%3), "q", 0)
+			ids = append(ids, e.ID)
+			if err := l.Log(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Duration(f.intN(10)) * time.Millisecond)
+	}
+	closeOK(t, l)
+	if got := s.storedOnce(); !slices.Equal(got, ids) {
+		t.Fatalf("stored (first copies) %v\nwant every event once in logged order %v", got, ids)
+	}
+	return p.chainedSends()
+}
+
+// TestAccountingUnderRandomFaultsPipelined is the accounting property
+// (accounting_test.go) with a Pipeliner: two calls in flight, faults in
+// either, Close with a random deadline.
+func TestAccountingUnderRandomFaultsPipelined(t *testing.T) {
+	for seed := range uint64(150) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				accountingRun(t, seed, func(s *fakeStore) logger.Store { return &fakePipe{fakeStore: s, t: t} })
+			})
+		})
+	}
+}
