@@ -127,7 +127,7 @@ func (l *Logger) run() {
 // call runs one job on the store goroutine.
 func (l *Logger) call(j job) error {
 	if j.kind == callReplay {
-		return l.cfg.spill.Replay(l.f.base, l.cfg.batchSize, l.replayBatch)
+		return l.cfg.spill.Replay(l.f.base, replayBatchFactor*l.cfg.batchSize, l.replayBatch)
 	}
 	ctx, cancel := context.WithTimeout(l.f.base, l.cfg.storeTimeout)
 	defer cancel()

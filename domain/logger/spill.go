@@ -34,6 +34,14 @@ func WithSpillLimit(n int) Option {
 	return func(c *config) { c.spillLimit = n }
 }
 
+// replayBatchFactor: a replay reads and stores batches of this many times
+// BatchSize. After an outage everything new goes through the Spill until
+// it is empty (order), so the replay must outrun the intake; each replay
+// batch costs a round trip to the store and the Spill's durable progress
+// record (filestore: two fsyncs), so larger batches drain faster. Replayed
+// events are not in the buffer: this costs memory for one batch only.
+const replayBatchFactor = 4
+
 // errReplayPaused stops a replay between two batches so that the flusher
 // may use the Spill (Spill methods are never called concurrently).
 var errReplayPaused = errors.New("logger: replay paused")
