@@ -159,6 +159,7 @@ func (l *Logger) abort() {
 			}
 			l.fates.spilled += uint64(n)
 			l.removeLocked(0, n)
+			clear(f.inDisk)
 			l.mu.Unlock()
 		} else {
 			l.giveUp(0, n, DropClosed, true)

@@ -25,8 +25,12 @@ import (
 type flusher struct {
 	held    held
 	store   *worker
-	inN     int       // events of held in the store calls in flight (a prefix)
-	inSpilt bool      // those events were spilled meanwhile
+	inN     int  // events of held in the store calls in flight (a prefix)
+	inSpilt bool // those events were spilled meanwhile
+	// inDisk holds, by sequence number, the events of the calls in flight
+	// that a spill write which failed for others put on disk: they leave
+	// as spilled whatever the call's answer (see spillInFlight).
+	inDisk  map[uint64]bool
 	inSince time.Time // when the oldest of those calls started
 	pipe    pipeState // a second call chained behind it (pipeline.go)
 	retry   retrier

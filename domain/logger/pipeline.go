@@ -134,7 +134,7 @@ func (l *Logger) mayChain() bool {
 	f := &l.f
 	ps := &f.pipe
 	return ps.p != nil && f.store.kind == callStore && !f.store.second && ps.headPipe &&
-		!f.inSpilt && !ps.stashed && f.held.len() == f.inN && f.spill.pending == 0 &&
+		!f.inSpilt && len(f.inDisk) == 0 && !ps.stashed && f.held.len() == f.inN && f.spill.pending == 0 &&
 		!f.brk.open && f.retry.attempts == 0 && !f.close.aborting
 }
 

@@ -307,3 +307,84 @@ func TestAccountingUnderRandomFaultsPipelined(t *testing.T) {
 		})
 	}
 }
+
+// TestPipelinePartialSpillOfCallsInFlight: a spill write of the two calls
+// in flight that puts some of their events on disk and fails the others
+// (a *BatchError) must not leave those on disk in memory as well: when the
+// calls fail and Close gives up the rest, an event in the spill is counted
+// spilled, never passed to the drop handler (the flake of
+// TestAccountingUnderRandomFaultsPipelined, seeds 17, 23, 117).
+func TestPipelinePartialSpillOfCallsInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		s := &fakeStore{respond: func(ctx context.Context, _ int, _ []event.JobEvent) error {
+			<-release
+			return fmt.Errorf("no responders: %w", logger.ErrNotSent)
+		}}
+		p := &fakePipe{fakeStore: s, t: t}
+		sp := &fakeSpill{t: t}
+		var wmu sync.Mutex
+		writes, partial := 0, 0
+		sp.setWrite(func(_ context.Context, evs []event.JobEvent) error {
+			wmu.Lock()
+			defer wmu.Unlock()
+			writes++
+			if writes > 1 || len(evs) < 2 {
+				return errors.New("disk full")
+			}
+			errs := make([]error, len(evs)) // all but the last on disk
+			errs[len(evs)-1] = errors.New("disk full")
+			partial = len(evs) - 1
+			return &logger.BatchError{Errs: errs}
+		})
+		var mu sync.Mutex
+		dropped := map[string]logger.DropReason{}
+		l := newLogger(t, p, logger.WithPipelineDepth(2), logger.WithBatchSize(2), logger.WithMaxBufferSize(8),
+			logger.WithSpill(sp), logger.WithDropHandler(func(e event.JobEvent, r logger.DropReason) {
+				mu.Lock()
+				defer mu.Unlock()
+				dropped[e.ID] = r
+			}))
+		log := func(i int) {
+			if err := l.Log(ev(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		log(0)
+		eventually(t, "the head call", func() bool { return s.numCalls() == 1 })
+		log(1)
+		log(2)
+		eventually(t, "a chained call", func() bool { return p.chainedSends() == 1 })
+		for i := 3; i < 6; i++ { // the buffer's high-water mark: spill, the calls in flight first
+			log(i)
+		}
+		synctest.Wait()
+		wmu.Lock()
+		got := partial
+		wmu.Unlock()
+		if got == 0 {
+			t.Fatal("no partial spill write of the calls in flight")
+		}
+		close(release) // both calls fail, nothing stored
+		synctest.Wait()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = l.Close(ctx)
+
+		st := l.Stats()
+		onDisk := sp.ids()
+		if len(onDisk) != got {
+			t.Fatalf("spill holds %v, want the %d events written", onDisk, got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range onDisk {
+			if r, ok := dropped[id]; ok {
+				t.Errorf("event %s is in the spill but was dropped (%v)", id, r)
+			}
+		}
+		if st.Dropped.Closed != uint64(len(dropped)) || len(dropped)+len(onDisk) != 6 || st.Stored != 0 {
+			t.Errorf("drop handler saw %d, spill holds %d of 6; stats %+v", len(dropped), len(onDisk), st)
+		}
+	})
+}

@@ -59,19 +59,19 @@ func (l *Logger) settle(off, n int, err error, since time.Time, spilt bool, now 
 	f.scratch, failed, errs = classify(err, n, f.scratch)
 	h := &f.held
 
-	if spilt {
-		// The spill holds every event of the call; those the store did
-		// not take are spilled (its replay reports a rejection then).
-		for i, v := range f.scratch {
-			if v == vRejected {
-				f.scratch[i] = vFailed
-			}
+	// onDisk: the spill holds the event (all of the call's, or those a
+	// partial spill write put there); if the store did not take it, it is
+	// spilled (its replay reports a rejection then).
+	marked := len(f.inDisk) > 0
+	onDisk := func(k int) bool { return spilt || (marked && f.inDisk[h.seqs[k]]) }
+	for i, v := range f.scratch {
+		if v != vRejected {
+			continue
 		}
-	} else if l.cfg.onDrop != nil {
-		for i, v := range f.scratch {
-			if v == vRejected {
-				l.cfg.onDrop(h.evs[off+i], DropRejected)
-			}
+		if onDisk(off + i) {
+			f.scratch[i] = vFailed
+		} else if l.cfg.onDrop != nil {
+			l.cfg.onDrop(h.evs[off+i], DropRejected)
 		}
 	}
 
@@ -82,6 +82,10 @@ func (l *Logger) settle(off, n int, err error, since time.Time, spilt bool, now 
 	track := l.trackingLocked()
 	for i, v := range f.scratch {
 		k := off + i
+		disk := onDisk(k)
+		if marked {
+			delete(f.inDisk, h.seqs[k])
+		}
 		switch v {
 		case vDone:
 			stored++
@@ -94,7 +98,7 @@ func (l *Logger) settle(off, n int, err error, since time.Time, spilt bool, now 
 				l.settleLocked(h.seqs[k], outDropped, fmt.Errorf("logger: %w: %w", ErrDropped, errs[i]))
 			}
 		default:
-			if spilt {
+			if disk {
 				spilled++
 				if track {
 					l.settleLocked(h.seqs[k], outSpilled, spilledError(h.evs[k].ID))
@@ -142,7 +146,7 @@ func (l *Logger) settled(failed, w, n int, err error, spilt bool, now time.Time)
 		return
 	}
 	l.failed(fmt.Errorf("logger: store batch of %d: %w", n, err), now)
-	if spilt || f.close.aborting {
+	if spilt || w == 0 || f.close.aborting { // nothing is left to retry
 		f.retry.attempts = 0
 		return
 	}
@@ -198,21 +202,32 @@ func (l *Logger) exhaust(k int, now time.Time) {
 // not return), counts as outcome unknown; the others are dropped with
 // reason.
 func (l *Logger) giveUp(i, j int, reason DropReason, unknown bool) {
-	h := &l.f.held
+	f := &l.f
+	h := &f.held
 	if j <= i {
 		return
 	}
+	marked := len(f.inDisk) > 0
+	onDisk := func(k int) bool { return marked && f.inDisk[h.seqs[k]] }
 	if l.cfg.onDrop != nil {
 		for k := i; k < j; k++ {
-			if !unknown && h.sentAt[k].IsZero() {
+			if !unknown && h.sentAt[k].IsZero() && !onDisk(k) {
 				l.cfg.onDrop(h.evs[k], reason)
 			}
 		}
 	}
 	l.mu.Lock()
 	track := l.trackingLocked()
-	var dropped, unk uint64
+	var dropped, unk, spilled uint64
 	for k := i; k < j; k++ {
+		if onDisk(k) { // a partial spill write of a call in flight put it on disk
+			delete(f.inDisk, h.seqs[k])
+			spilled++
+			if track {
+				l.settleLocked(h.seqs[k], outSpilled, spilledError(h.evs[k].ID))
+			}
+			continue
+		}
 		if unknown || !h.sentAt[k].IsZero() {
 			unk++
 			if track {
@@ -229,6 +244,7 @@ func (l *Logger) giveUp(i, j int, reason DropReason, unknown bool) {
 	l.st.OutcomeUnknown += unk
 	l.fates.dropped += dropped
 	l.fates.unknown += unk
+	l.fates.spilled += spilled
 	if dropped > 0 {
 		l.dropNoted = true
 	}

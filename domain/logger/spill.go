@@ -253,28 +253,8 @@ func (l *Logger) spillEvents(i, j int, now time.Time) (left int, ok bool) {
 func (l *Logger) spillOldest(keep int, now time.Time) bool {
 	f := &l.f
 	inFlight := f.store.kind == callStore
-	if inFlight && !f.inSpilt {
-		// All or nothing: the call in flight settles these events, as
-		// spilled only if every one of them is on disk.
-		err, ok := l.writeSpill(f.held.evs[:f.inN])
-		if !ok {
-			f.held.detach() // the write may still read the events
-			return false
-		}
-		if err != nil {
-			l.spillResult(err, nil, now) // counts nothing, reports the error
-			f.spill.retryAt = now.Add(l.cfg.initialBackoff)
-			return false
-		}
-		l.spillResult(nil, f.held.evs[:f.inN], now)
-		for k := range f.held.evs[:f.inN] {
-			since := f.inSince // in flight: its outcome is unknown
-			if t := f.held.sentAt[k]; !t.IsZero() && t.Before(since) {
-				since = t
-			}
-			f.spill.noteUnsure(&f.held.evs[k], since)
-		}
-		f.inSpilt = true
+	if inFlight && !f.inSpilt && !l.spillInFlight(now) {
+		return false
 	}
 	start := 0
 	if inFlight {
@@ -297,6 +277,63 @@ func (l *Logger) spillOldest(keep int, now time.Time) bool {
 			return false
 		}
 	}
+}
+
+// spillInFlight writes the events of the calls in flight to the spill and
+// reports whether every one of them is on disk. All or nothing: the calls'
+// answers settle these events, as spilled only if all are (inSpilt). A
+// write that fails for some events still puts the others on disk: those
+// are marked (inDisk), leave as spilled whatever the answer, and are not
+// written again; the next attempt writes the rest.
+func (l *Logger) spillInFlight(now time.Time) bool {
+	f := &l.f
+	h := &f.held
+	evs, idx := h.evs[:f.inN], []int(nil)
+	if len(f.inDisk) > 0 {
+		evs = nil
+		for k := range f.inN {
+			if !f.inDisk[h.seqs[k]] {
+				evs, idx = append(evs, h.evs[k]), append(idx, k)
+			}
+		}
+	}
+	err, ok := l.writeSpill(evs)
+	if !ok {
+		h.detach() // the write may still read the events
+		return false
+	}
+	verdicts, failed, _ := l.spillResult(err, evs, now)
+	whole := true
+	for i, v := range verdicts {
+		if v != vDone {
+			whole = false // failed, or refused (it stays with the calls' answers)
+			continue
+		}
+		k := i
+		if idx != nil {
+			k = idx[i]
+		}
+		since := f.inSince // in flight: its outcome is unknown
+		if t := h.sentAt[k]; !t.IsZero() && t.Before(since) {
+			since = t
+		}
+		f.spill.noteUnsure(&h.evs[k], since)
+		if err != nil {
+			if f.inDisk == nil {
+				f.inDisk = make(map[uint64]bool)
+			}
+			f.inDisk[h.seqs[k]] = true
+		}
+	}
+	if !whole {
+		if failed == 0 {
+			f.spill.retryAt = now.Add(l.cfg.initialBackoff)
+		}
+		return false
+	}
+	clear(f.inDisk)
+	f.inSpilt = true
+	return true
 }
 
 // relieve spills the oldest events when the buffer is three quarters full.
