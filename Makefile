@@ -22,7 +22,7 @@ NATSCLI := $(BIN)/nats
 GOTESTSUM := $(BIN)/gotestsum
 
 # go test flags for `make test` and `make test/<module>`.
-GOTEST_FLAGS ?= -race -count=1
+GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # Arguments of `make run`: make run RUN_ARGS='serve --config x.yaml'.
 RUN_ARGS ?= serve --demo
 # `make bench` knobs: BENCH='Encode' BENCH_FLAGS='-benchtime=2s -count=5'.
@@ -84,6 +84,10 @@ tidy-check/$(1):
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
 test/test: nats-image chromium natscli
+
+.PHONY: test-cluster
+test-cluster: nats-image ## the three-node NATS cluster fault suite (test/cluster), alone
+	cd test && NAQ_NATS_IMAGE=$(NATS_IMAGE) go test -race -count=1 -timeout 15m ./cluster/
 
 # The browser tests (test/dashboard) drive Debian's chromium; installed
 # with apt-get when missing (as root, or through sudo).

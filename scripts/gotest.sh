@@ -10,7 +10,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 gotestsum=${GOTESTSUM:-$root/bin/gotestsum}
-read -r -a flags <<<"${GOTEST_FLAGS:--race -count=1}"
+read -r -a flags <<<"${GOTEST_FLAGS:--race -count=1 -timeout 20m}"
 results=$root/test-results
 mkdir -p "$results"
 

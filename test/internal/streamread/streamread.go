@@ -49,16 +49,27 @@ func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) 
 	}), "ordered consumer on %s", stream)
 	var read uint64
 	for read < total {
-		batch, err := cons.Fetch(int(min(total-read, 1000)), jetstream.FetchMaxWait(5*time.Second))
-		require.NoError(t, err)
+		// An ordered consumer creates its server-side consumer at the
+		// fetch, and a fetch can end with the same transient answers; the
+		// next fetch goes on from the last message delivered.
+		var batch jetstream.MessageBatch
+		require.NoError(t, retry(ctx, func() (err error) {
+			batch, err = cons.Fetch(int(min(total-read, 1000)), jetstream.FetchMaxWait(5*time.Second))
+			return err
+		}), "fetch from %s after %d of %d", stream, read, total)
 		n := 0
 		for m := range batch.Messages() {
 			n++
 			each(m)
 		}
-		require.NoError(t, batch.Error())
-		require.NotZero(t, n, "no message fetched after %d of %d", read, total)
 		read += uint64(n)
+		if err := batch.Error(); err != nil {
+			if transient(err) && pause(ctx, 100*time.Millisecond) {
+				continue
+			}
+			require.NoError(t, err, "fetch from %s after %d of %d", stream, read, total)
+		}
+		require.NotZero(t, n, "no message fetched after %d of %d", read, total)
 	}
 }
 
@@ -77,6 +88,16 @@ func retry(ctx context.Context, fn func() error) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
+	}
+}
+
+// pause waits d and reports true, or false at once if ctx ends first.
+func pause(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 
