@@ -124,7 +124,7 @@ func (c *Cluster) runNode(ctx context.Context, t testing.TB, i int) (*node, erro
 			return n, nil
 		}
 		lastErr = err
-		if !isPortTaken(err) {
+		if !natstest.IsPortTaken(err) {
 			break
 		}
 	}
@@ -134,10 +134,10 @@ func (c *Cluster) runNode(ctx context.Context, t testing.TB, i int) (*node, erro
 func (c *Cluster) tryRunNode(ctx context.Context, t testing.TB, i int) (*node, error) {
 	n := &node{name: nodeName(i)}
 	var err error
-	if n.clientPort, err = freePort(); err != nil {
+	if n.clientPort, err = natstest.FreePort(); err != nil {
 		return nil, err
 	}
-	if n.monitorPort, err = freePort(); err != nil {
+	if n.monitorPort, err = natstest.FreePort(); err != nil {
 		return nil, err
 	}
 	loopback := netip.MustParseAddr("127.0.0.1")
@@ -489,17 +489,28 @@ func (c *Cluster) waitFormed(t testing.TB, deadline time.Time) {
 	t.Fatalf("cluster: cannot place an R%d stream: %v", Size, last)
 }
 
-// probePlacement creates and deletes an R3 memory stream.
-func (c *Cluster) probePlacement() error {
-	nc, err := nats.Connect(c.URLs(), nats.Timeout(2*time.Second), nats.NoReconnect(), nats.Name("cluster-harness"))
+// harnessJS connects the harness's own short-lived client to urls, without
+// reconnects: a probe that cannot reach the cluster fails at once.
+func harnessJS(urls string) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(urls, nats.Timeout(2*time.Second), nats.NoReconnect(), nats.Name("cluster-harness"))
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
+	return nc, js, nil
+}
+
+// probePlacement creates and deletes an R3 memory stream.
+func (c *Cluster) probePlacement() error {
+	nc, js, err := harnessJS(c.URLs())
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	const probe = "cluster_harness_probe"
@@ -515,15 +526,11 @@ func (c *Cluster) probePlacement() error {
 
 // accountInfo asks node i alone for the account's JetStream info.
 func (c *Cluster) accountInfo(i int) error {
-	nc, err := nats.Connect(c.URL(i), nats.Timeout(2*time.Second), nats.NoReconnect(), nats.Name("cluster-harness"))
+	nc, js, err := harnessJS(c.URL(i))
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if _, err := js.AccountInfo(ctx); err != nil {
@@ -714,24 +721,6 @@ func (c *Cluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
 		return nil, fmt.Errorf("stream %s via %s: %w", stream, nc.ConnectedServerName(), err)
 	}
 	return s.CachedInfo(), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
-	}
-	defer func() { _ = l.Close() }()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, fmt.Errorf("pick a free port: unexpected address %v", l.Addr())
-	}
-	return addr.Port, nil
-}
-
-func isPortTaken(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
 }
 
 func dumpLogs(t testing.TB, name string, ctr *testcontainers.DockerContainer) {

@@ -128,7 +128,7 @@ func Run(t testing.TB, opts ...Option) *Server {
 			return srv
 		}
 		lastErr = err
-		if !isPortTaken(err) {
+		if !IsPortTaken(err) {
 			break
 		}
 	}
@@ -137,7 +137,7 @@ func Run(t testing.TB, opts ...Option) *Server {
 }
 
 func start(ctx context.Context, t testing.TB, cfg config) (*Server, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +296,9 @@ func Preflight(ctx context.Context, image string) (err error) {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// container's published port that must stay the same across restarts.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("pick a free port: %w", err)
@@ -309,7 +311,9 @@ func freePort() (int, error) {
 	return addr.Port, nil
 }
 
-func isPortTaken(err error) bool {
+// IsPortTaken reports whether err says a container could not bind its
+// published port because something took it meanwhile (then pick another).
+func IsPortTaken(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
 }
