@@ -39,9 +39,13 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 	}
 	// As many replicas as the event stream (R3 on a cluster): a dead
 	// letter is the last copy of an event given up on.
+	// A failed lookup is not taken for R1: the stream would keep it.
 	replicas := 1
-	if src, err := s.js.Stream(ctx, s.cfg.stream); err == nil {
+	switch src, err := s.js.Stream(ctx, s.cfg.stream); {
+	case err == nil:
 		replicas = max(src.CachedInfo().Config.Replicas, 1)
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return fmt.Errorf("jsconsume: dead-letter stream %q: replicas of stream %q: %w: %w", s.cfg.dlqStream, s.cfg.stream, ports.ErrUnavailable, err)
 	}
 	_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        s.cfg.dlqStream,

@@ -252,3 +252,73 @@ func TestLookupFailureIsNotAPublish(t *testing.T) {
 		closeOK(t, l)
 	})
 }
+
+// progressFailSpill is a Spill whose record of replay progress fails
+// failConsume times after the batch function returned nil (as filestore's
+// can on a full or failing disk): the batch, stored, is delivered again.
+type progressFailSpill struct {
+	mu          sync.Mutex
+	evs         []event.JobEvent
+	failConsume int
+}
+
+func (s *progressFailSpill) StoreBatch(_ context.Context, evs []event.JobEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.evs = append(s.evs, evs...)
+	return nil
+}
+
+func (s *progressFailSpill) Replay(ctx context.Context, max int, fn func(context.Context, []event.JobEvent) error) error {
+	for {
+		s.mu.Lock()
+		n := min(max, len(s.evs))
+		b := slices.Clone(s.evs[:n])
+		s.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		if err := fn(ctx, b); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if s.failConsume > 0 {
+			s.failConsume--
+			s.mu.Unlock()
+			return errors.New("record progress: no space left on device")
+		}
+		s.evs = s.evs[n:]
+		s.mu.Unlock()
+	}
+}
+
+func (s *progressFailSpill) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.evs)
+}
+
+// TestReplayAgainAfterFailedProgressRecord: a replayed batch is stored,
+// then the Spill fails to record that and delivers it again, for longer
+// than the store's window. The batch is looked up and not stored twice,
+// and Replayed counts each event once.
+func TestReplayAgainAfterFailedProgressRecord(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &dedupStore{window: 100 * time.Millisecond, storedAt: map[string]time.Time{}}
+		down := &outageStore{dedupStore: s, healthy: make(chan struct{})}
+		down.first.Do(func() {}) // no lost-ack call: down until healthy
+		sp := &progressFailSpill{failConsume: 4}
+		l := newLogger(t, down, logger.WithSpill(sp), logger.WithRetry(1, 50*time.Millisecond, time.Second),
+			logger.WithBatchSize(4), logger.WithFlushInterval(time.Millisecond))
+		ids := logN(t, l, 4)
+		eventually(t, "spilled", func() bool { return sp.Pending() == 4 })
+		close(down.healthy)
+		eventually(t, "replayed", func() bool { return sp.Pending() == 0 && l.Stats().BufferDepth == 0 })
+		closeOK(t, l)
+		stream, lookups := s.copies()
+		equalIDs(t, "stream: every event once", stream, ids)
+		if st := l.Stats(); st.Replayed != 4 || lookups == 0 {
+			t.Errorf("Replayed %d (want 4, once each), lookups %d (want some: the batch was stored long ago)", st.Replayed, lookups)
+		}
+	})
+}

@@ -131,7 +131,7 @@ func (l *Logger) run() {
 // call runs one job on the store goroutine.
 func (l *Logger) call(j job) error {
 	if j.kind == callReplay {
-		return l.cfg.spill.Replay(l.f.base, replayBatchFactor*l.cfg.batchSize, l.replayBatch)
+		return l.cfg.spill.Replay(l.f.base, l.cfg.batchSize, l.replayBatch)
 	}
 	ctx, cancel := context.WithTimeout(l.f.base, l.cfg.storeTimeout)
 	defer cancel()
@@ -195,6 +195,7 @@ func (l *Logger) dispatchHead(now time.Time) {
 			return // drainToSpill puts memory behind the spill instead
 		}
 		l.pauseReplay.Store(false)
+		f.spill.beginReplay()
 		f.store.start(job{kind: callReplay})
 		return
 	}

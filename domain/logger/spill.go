@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/naq-go/events/domain/event"
@@ -33,14 +34,6 @@ var ErrSpillFull = errors.New("logger: spill full")
 func WithSpillLimit(n int) Option {
 	return func(c *config) { c.spillLimit = n }
 }
-
-// replayBatchFactor: a replay reads and stores batches of this many times
-// BatchSize. After an outage everything new goes through the Spill until
-// it is empty (order), so the replay must outrun the intake; each replay
-// batch costs a round trip to the store and the Spill's durable progress
-// record (filestore: two fsyncs), so larger batches drain faster. Replayed
-// events are not in the buffer: this costs memory for one batch only.
-const replayBatchFactor = 4
 
 // errReplayPaused stops a replay between two batches so that the flusher
 // may use the Spill (Spill methods are never called concurrently).
@@ -77,6 +70,26 @@ type spiller struct {
 	// worker's channels order them.
 	inherited int
 	unsure    map[string]time.Time
+
+	// done is the last batch a replay stored, until the Spill is known to
+	// have removed it: a Spill moves its head only after the batch
+	// function returns, and that can fail (the batch is then delivered
+	// again). Its counts and its forgetting wait until then: the next
+	// batch is delivered, or the Replay returns and Pending says so.
+	done *replayDone
+	// p0 is Pending when the replay began; consumed counts the events of
+	// the batches committed since.
+	p0, consumed int
+}
+
+// replayDone is a batch a replay stored, with what it settles once the
+// Spill has removed it.
+type replayDone struct {
+	evs                       []event.JobEvent
+	inherited                 int // how many of evs counted as inherited
+	replayed, found, rejected uint64
+	verdicts                  []verdict
+	errs                      []error
 }
 
 func (s *spiller) init(l *Logger) {
@@ -107,7 +120,7 @@ func (s *spiller) noteUnsure(ev *event.JobEvent, since time.Time) {
 func (s *spiller) replaySentAt(evs []event.JobEvent) []time.Time {
 	at := make([]time.Time, len(evs))
 	for i := range evs {
-		if s.inherited > 0 {
+		if i < s.inherited {
 			at[i] = evs[i].Timestamp
 			if at[i].IsZero() {
 				at[i] = time.Unix(0, 1) // looked up whatever its age
@@ -119,14 +132,56 @@ func (s *spiller) replaySentAt(evs []event.JobEvent) []time.Time {
 	return at
 }
 
-// replayed forgets what replaySentAt needed for evs, once they are stored.
-func (s *spiller) replayed(evs []event.JobEvent) {
-	for i := range evs {
-		if s.inherited > 0 {
-			s.inherited--
-		}
-		delete(s.unsure, evs[i].ID)
+// beginReplay notes where a replay starts, for endReplay.
+func (s *spiller) beginReplay() {
+	s.p0, s.consumed = s.pending, 0
+}
+
+// commitDone settles the batch the last replay call stored, now that the
+// Spill has removed it: it is counted (Replayed, FoundStored, the
+// rejected ones as dropped) and forgotten by the lookup tracking.
+func (l *Logger) commitDone() {
+	s := &l.f.spill
+	d := s.done
+	if d == nil {
+		return
 	}
+	s.done = nil
+	s.consumed += len(d.evs)
+	s.inherited = max(s.inherited-d.inherited, 0)
+	for i := range d.evs {
+		delete(s.unsure, d.evs[i].ID)
+	}
+	l.mu.Lock()
+	l.st.Replayed += d.replayed
+	l.st.FoundStored += d.found
+	l.st.Dropped.Rejected += d.rejected
+	if d.rejected > 0 {
+		l.dropNoted = true
+	}
+	l.mu.Unlock()
+	if d.rejected > 0 {
+		l.cfg.log.Warn("naq-events logger: store rejected spilled events", "rejected", d.rejected, "first", errors.Join(d.errs...))
+		if l.cfg.onDrop != nil {
+			for i, v := range d.verdicts {
+				if v == vRejected {
+					l.cfg.onDrop(d.evs[i], DropRejected)
+				}
+			}
+		}
+	}
+}
+
+// endReplay settles the last stored batch once a replay call returned:
+// committed if the Spill removed it (the replay ended well, or Pending
+// shows it gone), else left to be delivered again, its events still
+// marked as stored for the lookup.
+func (l *Logger) endReplay(err error, pending int) {
+	s := &l.f.spill
+	if s.done != nil && (err == nil || pending <= s.p0-s.consumed-len(s.done.evs)) {
+		l.commitDone()
+	}
+	s.done = nil
 }
 
 // writeSpill writes evs to the spill and waits for the result, at most
@@ -360,6 +415,7 @@ func (l *Logger) relieve(now time.Time) {
 // replayBatch stores one batch read back from the spill. It runs on the
 // store goroutine, inside Spill.Replay.
 func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
+	l.commitDone() // a new batch: the Spill removed the one before
 	if l.pauseReplay.Load() {
 		return errReplayPaused
 	}
@@ -389,36 +445,31 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 		}
 		return fmt.Errorf("logger: replay batch of %d: %w", len(evs), err)
 	}
+	l.mu.Unlock()
 	var rejected uint64
 	for _, v := range verdicts {
 		if v == vRejected {
 			rejected++
 		}
 	}
-	l.f.spill.replayed(evs)
-	l.st.Replayed += uint64(len(evs)) - rejected
-	l.st.FoundStored += uint64(found) // once: a failed batch stays in the Spill and is looked up again
-	l.st.Dropped.Rejected += rejected
-	if rejected > 0 {
-		l.dropNoted = true
+	// Stored; counted and forgotten once the Spill has removed the batch
+	// (commitDone). Until then they are marked stored since start, so
+	// that a batch delivered again after its removal failed is looked up
+	// once that is older than most of the window.
+	sp := &l.f.spill
+	inh := min(sp.inherited, len(evs))
+	for i := range evs {
+		sp.noteUnsure(&evs[i], start)
 	}
-	l.mu.Unlock()
-	if rejected > 0 {
-		l.cfg.log.Warn("naq-events logger: store rejected spilled events", "rejected", rejected, "first", errors.Join(errs...))
-		if l.cfg.onDrop != nil {
-			for i, v := range verdicts {
-				if v == vRejected {
-					l.cfg.onDrop(evs[i], DropRejected)
-				}
-			}
-		}
-	}
+	sp.done = &replayDone{evs: evs, inherited: inh, replayed: uint64(len(evs)) - rejected, found: uint64(found),
+		rejected: rejected, verdicts: slices.Clone(verdicts), errs: slices.Clone(errs)}
 	return nil
 }
 
 func (l *Logger) onReplayResult(err error, now time.Time) {
 	f := &l.f
 	f.spill.pending = l.cfg.spill.Pending()
+	l.endReplay(err, f.spill.pending)
 	l.mu.Lock()
 	l.st.SpillPending = f.spill.pending
 	if err != nil && !errors.Is(err, errReplayPaused) {
