@@ -395,31 +395,9 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 }
 
 // fastReplies builds the reply subjects of a batch of n messages, carved
-// out of one string: op 0 for the first, 2 (commit) for the last, 1 between.
-func fastReplies(prefix string, n int) []string {
-	buf := make([]byte, 0, n*(len(prefix)+12))
-	ends := make([]int, n)
-	for j := range n {
-		op := byte('1') // append
-		if j == 0 {
-			op = '0' // start
-		}
-		if j == n-1 {
-			op = '2' // commit (a batch of one starts and commits at once)
-		}
-		buf = append(buf, prefix...)
-		buf = strconv.AppendInt(buf, int64(j+1), 10)
-		buf = append(buf, '.', op, '.', '$', 'F', 'I')
-		ends[j] = len(buf)
-	}
-	all := string(buf)
-	out := make([]string, n)
-	start := 0
-	for j, e := range ends {
-		out[j], start = all[start:e], e
-	}
-	return out
-}
+// out of one string: op 0 for the first, 2 (commit) for the last, 1 between
+// (a batch of one starts and commits at once).
+func fastReplies(prefix string, n int) []string { return pipeReplies(prefix, 1, n, true) }
 
 // storeFast is StoreBatch with fast-ingest batches. The valid events go out
 // as one batch; when it ends short, the stored prefix is confirmed (from

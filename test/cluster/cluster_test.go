@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,7 +162,7 @@ func (c *Cluster) tryRunNode(ctx context.Context, t testing.TB, i int) (*node, e
 	if ctr != nil {
 		t.Cleanup(func() {
 			if t.Failed() {
-				dumpLogs(t, n.name, ctr)
+				natstest.DumpLogs(t, n.name, ctr)
 			}
 			if err := testcontainers.TerminateContainer(ctr); err != nil {
 				t.Errorf("cluster: remove container %s: %v", n.name, err)
@@ -721,25 +720,4 @@ func (c *Cluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
 		return nil, fmt.Errorf("stream %s via %s: %w", stream, nc.ConnectedServerName(), err)
 	}
 	return s.CachedInfo(), nil
-}
-
-func dumpLogs(t testing.TB, name string, ctr *testcontainers.DockerContainer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rc, err := ctr.Logs(ctx)
-	if err != nil {
-		t.Logf("cluster: %s logs: %v", name, err)
-		return
-	}
-	defer func() { _ = rc.Close() }()
-	const keep = 40
-	var lines []string
-	sc := bufio.NewScanner(rc)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > keep {
-			lines = lines[1:]
-		}
-	}
-	t.Logf("cluster: last %d lines of %s's log:\n%s", len(lines), name, strings.Join(lines, "\n"))
 }

@@ -159,7 +159,7 @@ func start(ctx context.Context, t testing.TB, cfg config) (*Server, error) {
 	if ctr != nil {
 		t.Cleanup(func() {
 			if t.Failed() {
-				dumpLogs(t, ctr)
+				DumpLogs(t, "nats-server", ctr)
 			}
 			if err := testcontainers.TerminateContainer(ctr); err != nil {
 				t.Errorf("natstest: remove container: %v", err)
@@ -318,12 +318,14 @@ func IsPortTaken(err error) bool {
 	return strings.Contains(s, "port is already allocated") || strings.Contains(s, "address already in use")
 }
 
-func dumpLogs(t testing.TB, ctr *testcontainers.DockerContainer) {
+// DumpLogs logs the last 40 lines of the container's log through t, the
+// container named name (a failed start says why this way).
+func DumpLogs(t testing.TB, name string, ctr *testcontainers.DockerContainer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rc, err := ctr.Logs(ctx)
 	if err != nil {
-		t.Logf("natstest: container logs: %v", err)
+		t.Logf("natstest: %s logs: %v", name, err)
 		return
 	}
 	defer func() { _ = rc.Close() }()
@@ -336,5 +338,5 @@ func dumpLogs(t testing.TB, ctr *testcontainers.DockerContainer) {
 			lines = lines[1:]
 		}
 	}
-	t.Logf("natstest: last %d lines of nats-server's log:\n%s", len(lines), strings.Join(lines, "\n"))
+	t.Logf("natstest: last %d lines of %s's log:\n%s", len(lines), name, strings.Join(lines, "\n"))
 }
