@@ -15,4 +15,8 @@
 // Several writers may share one bucket: a head is never replaced by one
 // covering less of the stream, and a chunk written by a writer that was
 // behind only makes a reader replay more of the stream (rollup.Restore).
+//
+// Option values follow the adapters' rule: NewState and NewLog fail with an
+// error wrapping ports.ErrInvalid that names the option and the value; a
+// bad value never falls back to a default silently.
 package jsrollup
