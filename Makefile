@@ -26,8 +26,9 @@ GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 # Arguments of `make run`: make run RUN_ARGS='serve --config x.yaml'.
 RUN_ARGS ?= serve --demo
 # `make bench` knobs: BENCH='Encode' BENCH_FLAGS='-benchtime=2s -count=5'.
+# The default -timeout 60m leaves room for test/reads, which builds its 1M-event data set once.
 BENCH ?= .
-BENCH_FLAGS ?=
+BENCH_FLAGS ?= -timeout 60m
 BENCH_BASELINE_MSGS ?= 200000
 # `make bench-logger`: rounds of natscli baseline + logger throughput, both
 # against one nats-server process (NAQ_BENCH_SETUP=embedded: the Go side on

@@ -158,10 +158,31 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 	if status == 0 {
 		return // the client went away
 	}
+	if status == http.StatusServiceUnavailable && errors.Is(err, context.DeadlineExceeded) && a.storeUp(r.Context()) {
+		// The store answers, it only did not finish this read in time:
+		// "store unavailable" would send the operator to the wrong place.
+		a.slog.Warn("API read took longer than the store timeout", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: the store is up but the read did not finish in time (%v): "+
+			"narrow it with since=/until=, type= or job=, or read smaller pages with limit= and after=", what, context.DeadlineExceeded))
+		return
+	}
 	if status >= 500 {
 		a.slog.Warn("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeError(w, status, fmt.Sprintf("%s: %v", what, err))
+}
+
+// storeUpTimeout bounds the health check that tells a slow read from a
+// store that is down.
+const storeUpTimeout = time.Second
+
+// storeUp reports whether the store answers a health check within
+// storeUpTimeout and says it is OK.
+func (a *API) storeUp(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeUpTimeout)
+	defer cancel()
+	h, err := a.store.Health(ctx)
+	return err == nil && h.OK
 }
 
 // docs encodes events as their v1.0 wire documents.
