@@ -72,12 +72,19 @@ func (l *Logger) lookupFor(evs []event.JobEvent, sentAt []time.Time, now time.Ti
 	return check
 }
 
+// lookupChunk is how many events one Lookup.Stored call asks about. Each
+// call has its own store timeout, so a lookup of a whole replay batch
+// (thousands of events, each a direct get) makes progress on a slow store
+// instead of running out of one timeout again on every retry.
+const lookupChunk = 256
+
 // storeChecked stores evs, first asking the Lookup about those check marks
 // and leaving out those it finds stored; it returns how many it found (the
-// caller counts them as FoundStored once their write is settled). The error
-// reads as StoreBatch's for all of evs: an event found stored has a nil
-// entry. If the lookup fails, nothing was published: the error wraps
-// ErrNotSent.
+// caller counts them as FoundStored once their write is settled). ctx
+// bounds the whole call; every lookup of up to lookupChunk events, and the
+// write, each get the store timeout within it. The error reads as
+// StoreBatch's for all of evs: an event found stored has a nil entry. If a
+// lookup fails, nothing was published: the error wraps ErrNotSent.
 func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, check []bool) (found int, _ error) {
 	var ask []event.JobEvent
 	var askIdx []int
@@ -87,13 +94,23 @@ func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, check [
 			askIdx = append(askIdx, i)
 		}
 	}
-	isStored, err := l.lookup.Stored(ctx, ask)
-	if err == nil && len(isStored) != len(ask) {
-		err = fmt.Errorf("Lookup.Stored answered %d of %d events", len(isStored), len(ask))
+	isStored := make([]bool, 0, len(ask))
+	for start := 0; start < len(ask); start += lookupChunk {
+		part := ask[start:min(start+lookupChunk, len(ask))]
+		cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
+		got, err := l.lookup.Stored(cctx, part)
+		cancel()
+		if err == nil && len(got) != len(part) {
+			err = fmt.Errorf("Lookup.Stored answered %d of %d events", len(got), len(part))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("logger: look up %d events of unknown outcome before publishing them again (%d answered): %w: %w",
+				len(ask), start, ErrNotSent, err)
+		}
+		isStored = append(isStored, got...)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("logger: look up %d events of unknown outcome before publishing them again: %w: %w", len(ask), ErrNotSent, err)
-	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
+	defer cancel()
 	skip := make([]bool, len(evs))
 	nskip := 0
 	for k, i := range askIdx {
@@ -116,7 +133,7 @@ func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, check [
 			restIdx = append(restIdx, i)
 		}
 	}
-	err = l.store.StoreBatch(ctx, rest)
+	err := l.store.StoreBatch(ctx, rest)
 	if err == nil {
 		return nskip, nil
 	}

@@ -133,10 +133,8 @@ func (l *Logger) call(j job) error {
 	if j.kind == callReplay {
 		return l.cfg.spill.Replay(l.f.base, l.cfg.batchSize, l.replayBatch)
 	}
-	ctx, cancel := context.WithTimeout(l.f.base, l.cfg.storeTimeout)
-	defer cancel()
 	if j.check != nil {
-		found, err := l.storeChecked(ctx, j.batch, j.check)
+		found, err := l.storeChecked(l.f.base, j.batch, j.check)
 		if found > 0 { // the result settles them as stored
 			l.mu.Lock()
 			l.st.FoundStored += uint64(found)
@@ -144,6 +142,8 @@ func (l *Logger) call(j job) error {
 		}
 		return err
 	}
+	ctx, cancel := context.WithTimeout(l.f.base, l.cfg.storeTimeout)
+	defer cancel()
 	return l.store.StoreBatch(ctx, j.batch)
 }
 

@@ -419,16 +419,16 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 	if l.pauseReplay.Load() {
 		return errReplayPaused
 	}
-	cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 	var err error
 	found := 0
 	start := time.Now()
 	if check := l.lookupFor(evs, l.f.spill.replaySentAt(evs), start); check != nil {
-		found, err = l.storeChecked(cctx, evs, check)
+		found, err = l.storeChecked(ctx, evs, check)
 	} else {
+		cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 		err = l.store.StoreBatch(cctx, evs)
+		cancel()
 	}
-	cancel()
 	verdicts, failed, errs := classify(err, len(evs), make([]verdict, 0, len(evs)))
 	l.mu.Lock()
 	l.st.Batches++
