@@ -7,6 +7,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-go/events/domain/event"
@@ -32,7 +33,9 @@ const streamInactiveThreshold = 30 * time.Second
 //
 // It ends when the loop breaks, when ctx ends (last yield: an error
 // wrapping ctx.Err()), when the Store closes (an error wrapping
-// ports.ErrClosed) or on an error the consumer cannot recover from.
+// ports.ErrClosed) or on an error the consumer cannot recover from. A
+// Stream that starts while the server is unreachable or restarting waits
+// for it (its start is retried) rather than ending.
 // Messages that do not decode, or whose subject disagrees with their
 // document on job or type, are counted in Stats.DecodeErrors, logged and
 // skipped.
@@ -75,10 +78,14 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		}
 		return fmt.Errorf("jsstore: stream: %s: %w", what, classify(err))
 	}
-	if err := s.startAt(ctx, &cfg, opts); err != nil {
+	if err := retryTransient(ctx, func() error { return s.startAt(ctx, &cfg, opts) }); err != nil {
 		return fail("stream info", err)
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, cfg)
+	var cons jetstream.Consumer
+	err = retryTransient(ctx, func() (err error) {
+		cons, err = s.stream.OrderedConsumer(ctx, cfg)
+		return err
+	})
 	if err != nil {
 		return fail("ordered consumer", err)
 	}
@@ -105,6 +112,29 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		if !yield(rec, nil) {
 			return nil
 		}
+	}
+}
+
+// retryTransient calls fn until it succeeds, fails with an error that is
+// not transient, or ctx ends; the waits between calls grow from 50 ms to
+// 2 s. A Stream that starts while the server restarts or the connection is
+// being re-established (its consumer request unanswered) so waits for the
+// server instead of ending: once a consumer exists, nats.go recovers it.
+func retryTransient(ctx context.Context, fn func() error) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !transient(err) || errors.Is(err, nats.ErrConnectionClosed) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 
