@@ -78,11 +78,12 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		}
 		return fmt.Errorf("jsstore: stream: %s: %w", what, classify(err))
 	}
-	if err := retryTransient(ctx, func() error { return s.startAt(ctx, &cfg, opts) }); err != nil {
+	refused := s.refusedSince()
+	if err := retryTransient(ctx, refused, func() error { return s.startAt(ctx, &cfg, opts) }); err != nil {
 		return fail("stream info", err)
 	}
 	var cons jetstream.Consumer
-	err = retryTransient(ctx, func() (err error) {
+	err = retryTransient(ctx, refused, func() (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
 		return err
 	})
@@ -116,15 +117,17 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 }
 
 // retryTransient calls fn until it succeeds, fails with an error that is
-// not transient, or ctx ends; the waits between calls grow from 50 ms to
-// 2 s. A Stream that starts while the server restarts or the connection is
-// being re-established (its consumer request unanswered) so waits for the
-// server instead of ending: once a consumer exists, nats.go recovers it.
-func retryTransient(ctx context.Context, fn func() error) error {
+// not transient, refused reports that the server refused a request for
+// lack of permission (its answer is then only a timeout), or ctx ends; the
+// waits between calls grow from 50 ms to 2 s. A Stream that starts while
+// the server restarts or the connection is being re-established (its
+// consumer request unanswered) so waits for the server instead of ending:
+// once a consumer exists, nats.go recovers it.
+func retryTransient(ctx context.Context, refused func() bool, fn func() error) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := fn()
-		if err == nil || !transient(err) || errors.Is(err, nats.ErrConnectionClosed) {
+		if err == nil || !transient(err) || errors.Is(err, nats.ErrConnectionClosed) || refused() {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -135,6 +138,17 @@ func retryTransient(ctx context.Context, fn func() error) error {
 		case <-t.C:
 		}
 		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// refusedSince returns a func that reports whether the server has refused
+// one of the connection's publishes or subscriptions for lack of
+// permission (a permissions violation in nats.Conn.LastError) since now.
+func (s *Store) refusedSince() func() bool {
+	before := s.nc.LastError()
+	return func() bool {
+		err := s.nc.LastError()
+		return err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation)
 	}
 }
 
