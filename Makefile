@@ -141,6 +141,9 @@ bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-
 # failing input is written by go test under the package's testdata/fuzz/,
 # where plain `go test` replays it as a regression input from then on.
 FUZZTIME ?= 5m
+# How long go test may spend minimising each new interesting input (its own
+# default, 60 s, can take most of a short run); crashers are minimised too.
+FUZZMINIMIZETIME ?= 10s
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 5m); crashers land in testdata/fuzz/ as regression inputs
@@ -149,7 +152,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 5m); crashers land in 
 		dir=$$(dirname $$f); mod=$${dir%%/*}; pkg=./$${dir#*/}; [[ $$dir == $$mod ]] && pkg=.; \
 		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
 			echo "== $$dir $$name: -fuzztime=$(FUZZTIME)"; start=$$(date +%s); \
-			(cd $$mod && go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg) || status=1; \
+			(cd $$mod && go test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg) || status=1; \
 			echo "== $$dir $$name: $$(( $$(date +%s) - start )) s"; \
 		done; \
 	done; \
