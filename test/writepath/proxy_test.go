@@ -133,12 +133,14 @@ func (p *proxy) forward(dst io.Writer, src io.Reader) {
 		dropped := false
 		var signal, hold chan struct{}
 		if isPub {
+			// A copy first: ReadSlice's line (and fields into it) is
+			// overwritten by the next read of r, the payload's.
+			line = append([]byte(nil), line...)
 			f := bytes.Fields(line)
 			n, err := strconv.Atoi(string(f[len(f)-1]))
 			if err != nil {
 				return
 			}
-			line = append([]byte(nil), line...)
 			payload = make([]byte, n+2)
 			if _, err := io.ReadFull(r, payload); err != nil {
 				return
