@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"testing"
 
 	"github.com/naq-go/events/domain/event"
@@ -140,62 +139,6 @@ func (s *suite) testCursor(t *testing.T) {
 		}
 	}
 	checkIDs(t, "cursor walk by 3", recIDs(walked), recIDs(all))
-}
-
-// testCursorConcurrent: a cursor walk while writers store more events
-// never skips or repeats an event: the walk is exactly the store's records
-// up to the walk's last Seq, and holds every event stored before it began.
-func (s *suite) testCursorConcurrent(t *testing.T) {
-	ctx := t.Context()
-	cfg := config()
-	st := s.open(t, cfg)
-	before := series("job", "b", 40, lifecycle)
-	storeAll(t, ctx, st, before)
-
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	for w := range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				batch := series(fmt.Sprintf("w%d", w), fmt.Sprintf("w%d-%d-", w, i), 3, lifecycle)
-				if err := st.StoreBatch(ctx, batch); err != nil {
-					errs <- fmt.Errorf("writer %d: %w", w, err)
-					return
-				}
-			}
-		})
-	}
-	var walked []event.Record
-	after := uint64(0)
-	for range 30 {
-		page := mustList(t, ctx, st, own(cfg), event.Page{After: after, Limit: 7})
-		if len(page) == 0 {
-			break
-		}
-		walked = append(walked, page...)
-		after = page[len(page)-1].Seq
-	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	checkRecords(t, "cursor walk during writes", walked, ownedBy(cfg))
-	final := mustList(t, ctx, st, own(cfg), event.Page{Before: after + 1})
-	checkIDs(t, "cursor walk during writes against the store up to its last Seq", recIDs(walked), recIDs(final))
-	got := set(recIDs(walked))
-	for _, ev := range before {
-		if !got[ev.ID] {
-			t.Errorf("cursor walk during writes skipped %s, stored before it began", label(ev.ID))
-		}
-	}
 }
 
 // testOffsetBound: an Offset above event.MaxOffset over more matches is an
