@@ -261,6 +261,11 @@ func WithOverflow(p OverflowPolicy) Option {
 // Spill already holds events when New is called (a previous process), they
 // are replayed first.
 //
+// A Spill belongs to one Logger at a time: the Logger counts what it holds
+// (Pending at New, then its own writes and replays), so a second Logger on
+// the same Spill (or the same filestore directory) would miscount both,
+// and its replays would race the first's. Open one Spill per Logger.
+//
 // Default none: such events are dropped and counted. Range: any Spill;
 // nil means none (the default).
 func WithSpill(s Spill) Option {

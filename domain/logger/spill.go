@@ -23,10 +23,14 @@ var ErrSpillFull = errors.New("logger: spill full")
 
 // WithSpillLimit bounds the events waiting in the Spill: a spill write is
 // refused with ErrSpillFull while the Spill holds n or more (so it holds at
-// most n plus one batch). The bound keeps a long outage from growing the
-// disk, and the memory of a Spill that indexes its events (filestore keeps
-// about 250 bytes of index per event in memory: about 250 MB at the
-// default), without limit.
+// most n plus one batch, or two with WithPipelineDepth(2): the calls in
+// flight are spilled together). The bound keeps a long outage from growing
+// the disk, and the memory of a Spill that indexes its events (filestore
+// keeps about 250 bytes of index per event in memory: about 250 MB at the
+// default), without limit. The Logger itself remembers, for each spilled
+// event whose publish had an unknown outcome, its id and when that publish
+// began (about 100 bytes each) until the event is replayed; events spilled
+// straight from the queue cost nothing there.
 //
 // Default DefaultSpillLimit (1,000,000 events, the design stream's
 // max_msgs). Range: any positive n; values less than or equal to zero
