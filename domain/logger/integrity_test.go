@@ -316,15 +316,20 @@ func TestSpillLimit(t *testing.T) {
 				st.Stored, st.Spilled, st.Dropped.Total(), st.BufferDepth, got, logged)
 		}
 		mu.Lock()
-		full := false
+		full := 0
 		for _, err := range errs {
 			if errors.Is(err, logger.ErrSpillFull) {
-				full = true
+				full++
 			}
 		}
 		mu.Unlock()
-		if !full {
-			t.Errorf("no error wrapping ErrSpillFull among %d reported", len(errs))
+		// 200 ms of a full spill: reported once, not on every refused
+		// write (every high-water check and exhausted batch).
+		if full != 1 {
+			t.Errorf("%d errors wrapping ErrSpillFull among %d reported, want exactly 1 (the first, then one per 10 s)", full, len(errs))
+		}
+		if !errors.Is(l.Stats().LastError, logger.ErrSpillFull) {
+			t.Errorf("LastError %v, want ErrSpillFull", l.Stats().LastError)
 		}
 		spilled := sp.ids()
 		close(healthy)

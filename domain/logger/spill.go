@@ -56,6 +56,7 @@ type spiller struct {
 	w        *worker
 	pending  int       // events in the Spill, as last seen
 	retryAt  time.Time // no spill write before (after a failed one)
+	fullAt   time.Time // when ErrSpillFull last reached the error handler; zero once a write succeeds
 	scratch  []verdict
 	base     context.Context // parent of every spill write; cancelled when the flusher ends
 	cancel   context.CancelFunc
@@ -232,7 +233,18 @@ func (l *Logger) spillResult(err error, evs []event.JobEvent, now time.Time) (_ 
 		l.mu.Lock()
 		l.st.LastError, l.st.LastErrorAt = err, now
 		l.mu.Unlock()
-		l.report(err)
+		if !errors.Is(err, ErrSpillFull) {
+			l.report(err)
+		} else if f.spill.fullAt.IsZero() || now.Sub(f.spill.fullAt) >= dropWarnEvery {
+			// While the Spill stays full every spill attempt (each
+			// high-water check, each exhausted batch) is refused: the
+			// error handler hears of it at once and then every
+			// dropWarnEvery; the drops it causes are counted anyway.
+			f.spill.fullAt = now
+			l.report(err)
+		}
+	} else {
+		f.spill.fullAt = time.Time{}
 	}
 	if failed > 0 {
 		f.spill.retryAt = now.Add(l.cfg.initialBackoff)
