@@ -182,11 +182,20 @@ const (
 func (s *Store) retryRead(ctx context.Context, op func(context.Context) error) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	return s.retryUnavailable(ctx, retryMax, nil, op)
+}
+
+// retryUnavailable runs op until it succeeds, fails with an error that
+// does not wrap ports.ErrUnavailable, ctx ends, the Store or its
+// connection closes, or stop (if not nil) reports true; it pauses between
+// tries from retryFirst doubling to most and counts each further try in
+// Stats.Retried.
+func (s *Store) retryUnavailable(ctx context.Context, most time.Duration, stop func() bool, op func(context.Context) error) error {
 	wait := retryFirst
 	for {
 		err := op(ctx)
 		if err == nil || !errors.Is(err, ports.ErrUnavailable) || ctx.Err() != nil || s.nc.IsClosed() ||
-			errors.Is(err, ports.ErrClosed) {
+			errors.Is(err, ports.ErrClosed) || (stop != nil && stop()) {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -200,6 +209,6 @@ func (s *Store) retryRead(ctx context.Context, op func(context.Context) error) e
 		case <-t.C:
 		}
 		s.retried.Add(1)
-		wait = min(2*wait, retryMax)
+		wait = min(2*wait, most)
 	}
 }

@@ -18,6 +18,9 @@ import (
 // Stream whose process went away without deleting it.
 const streamInactiveThreshold = 30 * time.Second
 
+// streamRetryMax is the longest pause between tries of a Stream's start.
+const streamRetryMax = 2 * time.Second
+
 // Stream yields the records matching f in store order, from an ordered
 // JetStream consumer on f's filter subjects (never a core subscription, so
 // nothing stored while the stream runs is missed, and a disconnect is
@@ -78,14 +81,22 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		}
 		return fmt.Errorf("jsstore: stream: %s: %w", what, classify(err))
 	}
+	// A start while the server restarts or the connection is being
+	// re-established (a request left unanswered) is retried until ctx
+	// ends, rather than ending the Stream: once a consumer exists, nats.go
+	// recovers it. A request refused for lack of permission is answered
+	// only by a timeout; the refusal on the connection stops the retries.
 	refused := s.refusedSince()
-	if err := retryTransient(ctx, refused, func() error { return s.startAt(ctx, &cfg, opts) }); err != nil {
+	err = s.retryUnavailable(ctx, streamRetryMax, refused, func(ctx context.Context) error {
+		return classify(s.startAt(ctx, &cfg, opts))
+	})
+	if err != nil {
 		return fail("stream info", err)
 	}
 	var cons jetstream.Consumer
-	err = retryTransient(ctx, refused, func() (err error) {
+	err = s.retryUnavailable(ctx, streamRetryMax, refused, func(ctx context.Context) (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
-		return err
+		return classify(err)
 	})
 	if err != nil {
 		return fail("ordered consumer", err)
@@ -113,31 +124,6 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		if !yield(rec, nil) {
 			return nil
 		}
-	}
-}
-
-// retryTransient calls fn until it succeeds, fails with an error that is
-// not transient, refused reports that the server refused a request for
-// lack of permission (its answer is then only a timeout), or ctx ends; the
-// waits between calls grow from 50 ms to 2 s. A Stream that starts while
-// the server restarts or the connection is being re-established (its
-// consumer request unanswered) so waits for the server instead of ending:
-// once a consumer exists, nats.go recovers it.
-func retryTransient(ctx context.Context, refused func() bool, fn func() error) error {
-	wait := 50 * time.Millisecond
-	for {
-		err := fn()
-		if err == nil || !transient(err) || errors.Is(err, nats.ErrConnectionClosed) || refused() {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		wait = min(2*wait, 2*time.Second)
 	}
 }
 
