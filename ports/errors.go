@@ -24,6 +24,10 @@ var (
 	// select, over a large part of the stream). The store is fine; the
 	// query must be narrowed. The wrapping *ScanError says how.
 	ErrScanBound = errors.New("query would scan too many events")
+	// ErrForbidden: the backend refused the operation to this user (a NATS
+	// permission it lacks); it will not succeed until the user is given the
+	// permission, which the wrapping error names.
+	ErrForbidden = errors.New("operation not permitted")
 )
 
 // ScanError is a query refused because it would read more than Bound

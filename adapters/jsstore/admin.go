@@ -104,7 +104,13 @@ func (s *Store) purge(ctx context.Context, req purgeRequest) (uint64, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	body, _ := json.Marshal(&req)
-	msg, err := s.nc.RequestWithContext(ctx, s.apiPurge, body)
+	var msg *nats.Msg
+	// newRequest ends the request at once if the server refuses the user
+	// the purge (an error wrapping ErrPermission), instead of at the timeout.
+	err := s.newRequest(ctx, func(ctx context.Context) (err error) {
+		msg, err = s.nc.RequestWithContext(ctx, s.apiPurge, body)
+		return err
+	}, s.apiPurge)
 	if err != nil {
 		return 0, fmt.Errorf("purge %+v: %w", req, classify(err))
 	}

@@ -123,7 +123,9 @@ func WithAckTimeout(d time.Duration) Option { return func(c *config) { c.ackTime
 func WithMaxPending(n int) Option { return func(c *config) { c.maxPending = n } }
 
 // WithTimeout bounds a query, DeleteJob, Cleanup or Health whose ctx has no
-// deadline. Default 5 s; it must be > 0.
+// deadline, and New when its ctx has none; each request New makes waits at
+// most this long whatever ctx's deadline (see New). Default 5 s; it must be
+// > 0.
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // WithClockSkew is how far a producer's clock may run ahead of the NATS

@@ -20,7 +20,11 @@ import (
 // record of refusals (see WithPublishDenied). The event's error wraps
 // ports.ErrInvalid as well: the refusal is permanent for this user, so the
 // logger drops the event (DropRejected) instead of retrying or spilling it.
-var ErrPermission = errors.New("jsstore: NATS publish permission denied")
+// New, DeleteJob and the other purges fail with an error wrapping it (and
+// not ports.ErrInvalid) as soon as the server refuses the user their
+// JetStream API request, rather than at the request's timeout. It wraps
+// ports.ErrForbidden.
+var ErrPermission = fmt.Errorf("jsstore: NATS publish permission denied: %w", ports.ErrForbidden)
 
 // WithPublishDenied sets how StoreBatch learns that the NATS server refused
 // a publish for lack of permission: fn(subject, since) reports whether the

@@ -78,6 +78,18 @@ func (s *Store) fallBack(reason string) {
 // otherwise, and returns a Store on it. The Store uses nc but does not own it: Close leaves it open. nc should
 // be configured to reconnect forever (nats.MaxReconnects(-1)) for a
 // long-lived Store.
+//
+// New has until ctx's deadline, or the Store's timeout (WithTimeout,
+// default 5 s) when ctx has none. Each request it makes (a stream info,
+// then maybe a create or update) waits at most the Store's timeout, and a
+// transient answer (no responders, a leader election, JetStream not ready,
+// no answer in time) is retried with backoff until that deadline: a server
+// that still does not answer makes New fail with an error wrapping
+// ports.ErrUnavailable that names the request. A request the server
+// refuses for lack of permission (an asynchronous -ERR, never an answer;
+// recognised as WithPublishDenied describes) ends at once, without a
+// retry, with an error wrapping ErrPermission that names the refused
+// subject.
 func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -125,32 +137,54 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 // the stream already has is left on (other clients may use it).
 func (s *Store) createStream(ctx context.Context) error {
 	sc := s.streamConfig()
+	fail := func(err error) error {
+		return fmt.Errorf("jsstore: create or update stream %q: %w", s.cfg.stream, classify(err))
+	}
+	// One stream info: a stream that has every setting is bound to as it
+	// is. Without an answer (no permission, no JetStream, a server that
+	// does not answer in time) a create or update would fare no better.
+	var have jetstream.Stream
+	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
+		return classify(s.newRequest(ctx, func(ctx context.Context) error {
+			var err error
+			have, err = s.js.Stream(ctx, sc.Name)
+			return err
+		}, "$JS.API.STREAM.INFO."+sc.Name))
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		have = nil
+	case err != nil && (errors.Is(err, ErrPermission) || transient(err)):
+		return fail(err)
+	case err != nil:
+		have = nil // another answer: creating or updating the stream tells more
+	}
 	reason := ""
 	switch v := s.nc.ConnectedServerVersion(); {
 	case s.cfg.pub.mode == PublishAsync:
 		reason = "WithPublishMode(PublishAsync)"
-		if info, err := s.js.Stream(ctx, s.cfg.stream); err == nil {
-			sc.AllowBatchPublish = info.CachedInfo().Config.AllowBatchPublish
+		if have != nil {
+			sc.AllowBatchPublish = have.CachedInfo().Config.AllowBatchPublish
 		}
 	case !serverAtLeast(v, 2, fastIngestMinMinor):
 		reason = fmt.Sprintf("nats-server %s is older than 2.%d (no fast-ingest batches)", v, fastIngestMinMinor)
 	default:
 		sc.AllowBatchPublish = true
 	}
-	st, err := s.openStream(ctx, sc)
-	if err != nil && sc.AllowBatchPublish && reason == "" && !transient(err) {
+	st, err := s.openStream(ctx, sc, have)
+	if err != nil && sc.AllowBatchPublish && reason == "" && !transient(err) && !errors.Is(err, ErrPermission) {
 		// A stream that cannot take allow_batched (a mirror, say) is
 		// still written, one publish at a time. Not after a timeout or a
 		// disconnect: the retry would turn allow_batched off on a stream
 		// that has it, for good and for every client.
 		sc.AllowBatchPublish = false
-		if st2, err2 := s.js.CreateOrUpdateStream(ctx, sc); err2 == nil {
+		if st2, err2 := s.createOrUpdate(ctx, sc); err2 == nil {
 			reason = "the stream refuses allow_batched: " + err.Error()
 			st, err = st2, nil
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("jsstore: create or update stream %q: %w", s.cfg.stream, classify(err))
+		return fail(err)
 	}
 	s.stream = st
 	info := st.CachedInfo()
@@ -166,15 +200,104 @@ func (s *Store) createStream(ctx context.Context) error {
 	return nil
 }
 
-// openStream binds to the stream when it already has every setting of sc,
-// and creates or updates it otherwise. Binding needs only
-// $JS.API.STREAM.INFO, so producers and readers whose options match the
-// stream need no permission to change it (docs/operations.md).
-func (s *Store) openStream(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
-	if st, err := s.js.Stream(ctx, sc.Name); err == nil && hasSettings(st.CachedInfo().Config, sc) {
-		return st, nil
+// openStream binds to the stream have (nil: none found) when it already
+// has every setting of sc, and creates or updates it otherwise. Binding
+// needs only $JS.API.STREAM.INFO, so producers and readers whose options
+// match the stream need no permission to change it (docs/operations.md).
+func (s *Store) openStream(ctx context.Context, sc jetstream.StreamConfig, have jetstream.Stream) (jetstream.Stream, error) {
+	if have != nil && hasSettings(have.CachedInfo().Config, sc) {
+		return have, nil
 	}
-	return s.js.CreateOrUpdateStream(ctx, sc)
+	return s.createOrUpdate(ctx, sc)
+}
+
+// createOrUpdate updates the stream to sc, or creates it when there is
+// none (nats.go asks for the update first), as a request of New (retried
+// while the answer is transient).
+func (s *Store) createOrUpdate(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
+		return classify(s.newRequest(ctx, func(ctx context.Context) error {
+			var err error
+			st, err = s.js.CreateOrUpdateStream(ctx, sc)
+			return err
+		}, "$JS.API.STREAM.UPDATE."+sc.Name, "$JS.API.STREAM.CREATE."+sc.Name))
+	})
+	return st, err
+}
+
+// newDeniedPoll is how often a request of New checks whether the server
+// refused it for lack of permission.
+const newDeniedPoll = 5 * time.Millisecond
+
+// newRequest runs op, a JetStream API request of New to one of subjects,
+// with the Store's timeout (a shorter deadline of ctx wins). A NATS server
+// answers a publish it refuses for lack of permission with an asynchronous
+// -ERR, never on the request, which would only time out: while op waits,
+// newRequest checks every newDeniedPoll whether the server refused a
+// publish to one of subjects (as WithPublishDenied describes), and if so
+// ends op at once and returns an error wrapping ErrPermission that names
+// the subject. Without an answer in time, the error names the request and
+// wraps ports.ErrUnavailable.
+func (s *Store) newRequest(ctx context.Context, op func(context.Context) error, subjects ...string) error {
+	den := s.newDenials()
+	refused := func() string {
+		for _, subj := range subjects {
+			if den.denied(subj) {
+				return subj
+			}
+		}
+		return ""
+	}
+	start := time.Now()
+	rctx, cancel := s.requestTimeout(ctx)
+	defer cancel()
+	var found atomic.Pointer[string]
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTicker(newDeniedPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-rctx.Done():
+				return
+			case <-t.C:
+				if subj := refused(); subj != "" {
+					found.Store(&subj)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := op(rctx)
+	close(stop)
+	<-watched
+	if err == nil {
+		return nil
+	}
+	subj := ""
+	if p := found.Load(); p != nil {
+		subj = *p
+	} else {
+		subj = refused()
+	}
+	if subj != "" {
+		return fmt.Errorf("the NATS server refused the user a publish to %q: %w", subj, ErrPermission)
+	}
+	if rctx.Err() != nil && ctx.Err() == nil {
+		// The Store's timeout, not the caller's ctx, ended the request.
+		return fmt.Errorf("no answer to %q within %s (jsstore.WithTimeout): %w",
+			subjects[0], s.cfg.timeout, classify(err))
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		return fmt.Errorf("no answer to %q within %s: %w", subjects[0], time.Since(start).Round(time.Millisecond), classify(err))
+	}
+	return err
 }
 
 // hasSettings reports whether the stream config have holds every setting

@@ -131,13 +131,16 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// ErrorStatus is the HTTP status a failed read or write of r means: 400
+// ErrorStatus is the HTTP status a failed read or write of r means: 403
+// for ports.ErrForbidden (the store's NATS user lacks a permission), 400
 // for ports.ErrInvalid, 404 for ports.ErrNotFound, 503 for
 // ports.ErrUnavailable and ports.ErrClosed, 504 for a deadline, 500 for
 // the rest; 0 when r's own context was cancelled (the client went away:
 // answer nothing). The API and the dashboard answer by it.
 func ErrorStatus(r *http.Request, err error) int {
 	switch {
+	case errors.Is(err, ports.ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ports.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ports.ErrNotFound):

@@ -1,6 +1,7 @@
 package natsconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -91,6 +92,55 @@ func PublishDenied(nc *nats.Conn) func(subject string, since time.Time) bool {
 		v, ok := registry.Load(nc)
 		return ok && v.(*denials).publishDenied(subject, since)
 	}
+}
+
+// deniedPoll is how often UntilDenied checks for a refusal.
+const deniedPoll = 5 * time.Millisecond
+
+// UntilDenied returns a context derived from ctx that is cancelled as soon
+// as nc's server refuses a publish to one of subjects, or, with no
+// subjects, refuses nc any operation (for a connection made by Connect;
+// for another one it is ctx with a cancel). A request the server refuses
+// for lack of permission is answered only by the asynchronous -ERR, never
+// on its reply subject; under this context it ends at once instead of
+// waiting for its timeout, and Explain then names the refusal. Call the
+// CancelFunc when the request is done.
+func UntilDenied(ctx context.Context, nc *nats.Conn, subjects ...string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	v, ok := registry.Load(nc)
+	if !ok {
+		return ctx, cancel
+	}
+	d := v.(*denials)
+	since := time.Now()
+	denied := func() bool {
+		if len(subjects) == 0 {
+			dn := d.last()
+			return dn.subject != "" && !dn.at.Before(since)
+		}
+		for _, subj := range subjects {
+			if d.publishDenied(subj, since) {
+				return true
+			}
+		}
+		return false
+	}
+	go func() {
+		t := time.NewTicker(deniedPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if denied() {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 func (d *denials) last() denial {

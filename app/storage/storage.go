@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -34,7 +35,12 @@ func EventsDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "ev
 //   - file: filestore in DataDir/events with MaxAge, MaxMsgs and MaxBytes;
 //   - jetstream: jsstore on nc, creating or updating the stream cfg.Stream
 //     describes (name, limits, replicas, duplicate window). nc is not
-//     owned by the store: its owner closes it after the store.
+//     owned by the store: its owner closes it after the store. Each
+//     request waits at most jsstore.DefaultTimeout (5 s; less when ctx
+//     ends sooner); a request the server refuses for lack of permission
+//     fails at once, with an error wrapping jsstore.ErrPermission and, for
+//     a connection made by natsconn.Connect, natsconn.ErrPermission, that
+//     names the refused subject.
 //
 // Warnings go to slog.Default().
 func Open(ctx context.Context, cfg config.Config, nc *nats.Conn) (ports.Store, error) {
@@ -76,6 +82,7 @@ func open(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logge
 		if nc == nil {
 			return nil, ErrNoConn
 		}
+		since := time.Now() // a refusal from here on explains a failure (natsconn.Explain)
 		s, err := jsstore.New(ctx, nc,
 			jsstore.WithStream(st.Name),
 			jsstore.WithEnvironment(cfg.Environment),
@@ -90,7 +97,10 @@ func open(ctx context.Context, cfg config.Config, nc *nats.Conn, log *slog.Logge
 			jsstore.WithPublishDenied(natsconn.PublishDenied(nc)),
 		)
 		if err != nil {
-			return nil, fmt.Errorf("open JetStream stream %q: %w", st.Name, err)
+			// jsstore names a refused request (ErrPermission); Explain adds
+			// natsconn.ErrPermission and the fix for a connection made by
+			// natsconn.
+			return nil, natsconn.Explain(nc, since, fmt.Errorf("open JetStream stream %q: %w", st.Name, err))
 		}
 		return s, nil
 	default:

@@ -89,11 +89,14 @@ func (c *client) open(ctx context.Context) (*session, error) {
 	}
 	since := time.Now() // a permission refused from here on explains a failure (natsconn.Explain)
 	if err := c.adoptStream(ctx, nc); err != nil {
-		err = natsconn.Explain(nc, since, err)
 		nc.Close()
 		return nil, err
 	}
 	store, err := storage.Open(ctx, c.cfg, nc)
+	if errors.Is(err, natsconn.ErrPermission) {
+		nc.Close()
+		return nil, err // storage.Open has named the refusal and its fix
+	}
 	if err != nil {
 		hint := "is JetStream enabled on that server?"
 		if errors.Is(err, ports.ErrInvalid) {
@@ -111,16 +114,25 @@ func (c *client) open(ctx context.Context) (*session, error) {
 // the configuration; without this, a client run with default flags would
 // reset the retention a serve configured (--max-age 1h back to 7 days).
 func (c *client) adoptStream(ctx context.Context, nc *nats.Conn) error {
+	since := time.Now()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("JetStream on NATS at %s: %w", natsconn.Redact(nc.ConnectedUrl()), err)
 	}
-	st, err := js.Stream(ctx, c.cfg.Stream.Name)
+	// A user without the permission gets no answer, only the server's
+	// refusal: end the lookup on it rather than at its timeout.
+	rctx, cancel := natsconn.UntilDenied(ctx, nc, "$JS.API.STREAM.INFO."+c.cfg.Stream.Name)
+	defer cancel()
+	st, err := js.Stream(rctx, c.cfg.Stream.Name)
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return nil // created from the flags
 	case err != nil:
-		return fmt.Errorf("look up stream %q on NATS at %s: %w; is JetStream enabled on that server?", c.cfg.Stream.Name, natsconn.Redact(nc.ConnectedUrl()), err)
+		what := fmt.Sprintf("look up stream %q on NATS at %s", c.cfg.Stream.Name, natsconn.Redact(nc.ConnectedUrl()))
+		if explained := natsconn.Explain(nc, since, err); errors.Is(explained, natsconn.ErrPermission) {
+			return fmt.Errorf("%s: %w", what, explained)
+		}
+		return fmt.Errorf("%s: %w; is JetStream enabled on that server?", what, err)
 	}
 	have := st.CachedInfo().Config
 	unlimited := func(n int64) int64 { return max(n, 0) } // the server's -1 is the flags' 0

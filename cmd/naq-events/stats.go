@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/naq-go/events/adapters/jsrollup"
+	"github.com/naq-go/events/app/natsconn"
 	"github.com/naq-go/events/app/rollups"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/rollup"
@@ -123,18 +127,80 @@ func runStats(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// readOnly lets the CLI load the service's rollups without ever writing
-// to its bucket.
-type readOnly struct{ st *jsrollup.State }
+// loaded hands the keeper the rollups stats loaded from the service's
+// bucket, and never writes to it.
+type loaded struct {
+	r     *rollup.Rollups
+	found bool
+}
 
-func (r readOnly) Load(ctx context.Context) (*rollup.Rollups, bool, error) { return r.st.Load(ctx) }
-func (readOnly) Save(context.Context, rollup.Flush) error                  { return nil }
-func (readOnly) Reset(context.Context) error                               { return nil }
+func (l loaded) Load(context.Context) (*rollup.Rollups, bool, error) { return l.r, l.found, nil }
+func (loaded) Save(context.Context, rollup.Flush) error              { return nil }
+func (loaded) Reset(context.Context) error                           { return nil }
+
+// rollupsOpenTimeout bounds opening the rollups bucket (one stream info
+// request). The server answers a request it refuses for lack of
+// permission with an asynchronous -ERR, never on the request; stats
+// notices the refusal (natsconn.UntilDenied) and does not wait that long.
+var rollupsOpenTimeout = 5 * time.Second // a var for the tests
+
+// refusedRe finds the subject in natsconn.Explain's message.
+var refusedRe = regexp.MustCompile(`refused (?:a publish|a subscription) to "([^"]+)"`)
+
+// noRollups says why stats computes the rollups from the stream.
+type noRollups struct {
+	missing bool   // no bucket: no serve keeps rollups on this server
+	text    string // for the note on stderr
+}
+
+// loadRollups opens the bucket of the rollups `serve` keeps and loads
+// them, as a Persister for a keeper of this run. Without them it returns
+// a nil Persister and why: no bucket, a bucket this user may not read
+// (the refused subject named), rollups that do not decode. Other failures
+// (a server that does not answer within rollupsOpenTimeout) are errors.
+func loadRollups(ctx context.Context, nc *nats.Conn, stream string) (rollups.Persister, noRollups, error) {
+	bucket := rollups.Bucket(stream)
+	since := time.Now()
+	// A refused request is answered only by the server's -ERR: the open
+	// and the load end on it rather than at their timeout.
+	wctx, stop := natsconn.UntilDenied(ctx, nc)
+	defer stop()
+	octx, cancel := context.WithTimeout(wctx, rollupsOpenTimeout)
+	defer cancel()
+	st, err := jsrollup.NewState(octx, nc, false, jsrollup.WithBucket(bucket))
+	if err == nil {
+		var r *rollup.Rollups
+		var found bool
+		// Loading reads every chunk: the stats deadline, not the open's.
+		if r, found, err = st.Load(wctx); err == nil {
+			return loaded{r: r, found: found}, noRollups{}, nil
+		}
+	}
+	err = natsconn.Explain(nc, since, err)
+	switch {
+	case errors.Is(err, ports.ErrNotFound):
+		return nil, noRollups{missing: true, text: fmt.Sprintf("no rollups on this server (bucket %q; `naq-events serve` keeps them)", bucket)}, nil
+	case errors.Is(err, natsconn.ErrPermission):
+		what := err.Error()
+		if m := refusedRe.FindStringSubmatch(what); m != nil {
+			what = fmt.Sprintf("NATS refused a publish to %q", m[1])
+		}
+		return nil, noRollups{text: fmt.Sprintf("this user may not read the rollups (bucket %q: %s; see the reader role in the Security section of docs/operations.md)",
+			bucket, what)}, nil
+	case errors.Is(err, rollup.ErrCorrupt):
+		return nil, noRollups{text: fmt.Sprintf("the rollups in bucket %q do not decode (%v)", bucket, err)}, nil
+	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		return nil, noRollups{}, fmt.Errorf("open the rollups of stream %q: no answer from NATS within %s: %w", stream, rollupsOpenTimeout, err)
+	default:
+		return nil, noRollups{}, fmt.Errorf("open the rollups of stream %q: %w", stream, err)
+	}
+}
 
 // rollupStats answers from the rollups `serve` keeps (bucket
 // rollups.Bucket(stream)), brought up to the stream's last sequence (and
-// reconciled with its deletes) by this run; without the bucket, it
-// computes them from the stream, with a note on stderr.
+// reconciled with its deletes) by this run. Without them (no bucket, a
+// bucket this user may not read, rollups that do not decode) it computes
+// them from the stream, as exactly, and says so on stderr.
 func rollupStats(ctx context.Context, env *Env, c *client, s *session, flt event.Filter) (statsResult, error) {
 	stream := c.cfg.Stream.Name
 	log, err := jsrollup.NewLog(ctx, s.nc, stream)
@@ -142,19 +208,21 @@ func rollupStats(ctx context.Context, env *Env, c *client, s *session, flt event
 		return statsResult{}, fmt.Errorf("open stream %q for its rollups: %w", stream, err)
 	}
 	source := "rollups"
-	var persist rollups.Persister
-	st, err := jsrollup.NewState(ctx, s.nc, false, jsrollup.WithBucket(rollups.Bucket(stream)))
-	switch {
-	case errors.Is(err, ports.ErrNotFound):
+	persist, why, err := loadRollups(ctx, s.nc, stream)
+	if err != nil {
+		return statsResult{}, err
+	}
+	if persist == nil {
 		source = "stream"
-		if state, serr := log.State(ctx); serr == nil && state.Msgs > 0 {
-			_, _ = fmt.Fprintf(env.Stderr, "naq-events stats: no rollups on this server (bucket %q; `naq-events serve` keeps them): computing them from the %s of stream %q\n",
-				rollups.Bucket(stream), plural(int(state.Msgs), "event"), stream)
+		// No bucket and no events is a new set-up: nothing to say.
+		state, serr := log.State(ctx)
+		switch {
+		case serr != nil:
+			_, _ = fmt.Fprintf(env.Stderr, "naq-events stats: %s: computing them from stream %q\n", why.text, stream)
+		case state.Msgs > 0 || !why.missing:
+			_, _ = fmt.Fprintf(env.Stderr, "naq-events stats: %s: computing them from the %s of stream %q\n",
+				why.text, plural(int(state.Msgs), "event"), stream)
 		}
-	case err != nil:
-		return statsResult{}, fmt.Errorf("open the rollups of stream %q: %w", stream, err)
-	default:
-		persist = readOnly{st}
 	}
 	k := rollups.New(log, persist,
 		rollups.WithFreshWait(statsTimeout), rollups.WithFreshMax(math.MaxUint64),
