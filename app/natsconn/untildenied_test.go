@@ -2,7 +2,6 @@ package natsconn
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -33,7 +32,7 @@ func TestUntilDenied(t *testing.T) {
 	stop()
 	took := time.Since(start)
 	require.Error(t, err)
-	assert.True(t, errors.Is(err, context.Canceled), "ended by the refusal, not the minute: %v", err)
+	assert.ErrorIs(t, err, context.Canceled, "ended by the refusal, not the minute")
 	assert.Less(t, took, 30*time.Second, "a refusal ends the request, it does not wait for ctx")
 	assert.NoError(t, ctx.Err(), "the caller's ctx is still alive")
 	explained := Explain(nc, since, err)

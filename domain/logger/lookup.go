@@ -80,41 +80,59 @@ const lookupChunk = 256
 
 // storeChecked stores evs, first asking the Lookup about those check marks
 // and leaving out those it finds stored; it returns how many it found (the
-// caller counts them as FoundStored once their write is settled). ctx
-// bounds the whole call; every lookup of up to lookupChunk events, and the
-// write, each get the store timeout within it. The error reads as
+// caller counts them as FoundStored once their write is settled). sentAt
+// is what lookupFor was given for evs. ctx bounds the whole call; every
+// lookup of up to lookupChunk events, and the write, each get the store
+// timeout within it. The lookups take time, and an event not asked about
+// may meanwhile come within reach of a re-publish beyond the window: so
+// once the marked ones are answered, lookupFor is asked again for the
+// moment the write could end (now plus the store timeout), and what it
+// adds is looked up too, until nothing is added. The error reads as
 // StoreBatch's for all of evs: an event found stored has a nil entry. If a
 // lookup fails, nothing was published: the error wraps ErrNotSent.
-func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, check []bool) (found int, _ error) {
-	var ask []event.JobEvent
-	var askIdx []int
-	for i, c := range check {
-		if c {
-			ask = append(ask, evs[i])
-			askIdx = append(askIdx, i)
+func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, sentAt []time.Time, check []bool) (found int, _ error) {
+	asked := make([]bool, len(evs))
+	isStored := make([]bool, len(evs))
+	for {
+		var ask []event.JobEvent
+		var askIdx []int
+		for i, c := range check {
+			if c && !asked[i] {
+				ask = append(ask, evs[i])
+				askIdx = append(askIdx, i)
+			}
 		}
-	}
-	isStored := make([]bool, 0, len(ask))
-	for start := 0; start < len(ask); start += lookupChunk {
-		part := ask[start:min(start+lookupChunk, len(ask))]
-		cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
-		got, err := l.lookup.Stored(cctx, part)
-		cancel()
-		if err == nil && len(got) != len(part) {
-			err = fmt.Errorf("Lookup.Stored answered %d of %d events", len(got), len(part))
+		if len(ask) == 0 {
+			break
 		}
-		if err != nil {
-			return 0, fmt.Errorf("logger: look up %d events of unknown outcome before publishing them again (%d answered): %w: %w",
-				len(ask), start, ErrNotSent, err)
+		for start := 0; start < len(ask); start += lookupChunk {
+			end := min(start+lookupChunk, len(ask))
+			part := ask[start:end]
+			cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
+			got, err := l.lookup.Stored(cctx, part)
+			cancel()
+			if err == nil && len(got) != len(part) {
+				err = fmt.Errorf("Lookup.Stored answered %d of %d events", len(got), len(part))
+			}
+			if err != nil {
+				return 0, fmt.Errorf("logger: look up %d events of unknown outcome before publishing them again (%d answered): %w: %w",
+					len(ask), start, ErrNotSent, err)
+			}
+			for k, i := range askIdx[start:end] {
+				asked[i], isStored[i] = true, got[k]
+			}
 		}
-		isStored = append(isStored, got...)
+		more := l.lookupFor(evs, sentAt, time.Now().Add(l.cfg.storeTimeout))
+		for i := range more {
+			check[i] = check[i] || more[i]
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 	defer cancel()
 	skip := make([]bool, len(evs))
 	nskip := 0
-	for k, i := range askIdx {
-		if isStored[k] {
+	for i, st := range isStored {
+		if st {
 			skip[i] = true
 			nskip++
 		}

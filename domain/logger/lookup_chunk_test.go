@@ -50,7 +50,7 @@ func TestLookupOfALargeBatchMakesProgress(t *testing.T) {
 		// before removing any from its spill.
 		stored := 0
 		for i := 0; i < len(old); i += 3 {
-			if err := s.dedupStore.StoreBatch(context.Background(), old[i:i+1]); err != nil {
+			if err := s.StoreBatch(context.Background(), old[i:i+1]); err != nil {
 				t.Fatal(err)
 			}
 			stored++
@@ -75,6 +75,42 @@ func TestLookupOfALargeBatchMakesProgress(t *testing.T) {
 		}
 		if s.largest*int(s.perEvent) >= int(100*time.Millisecond) {
 			t.Errorf("a lookup asked about %d events at once: more than one store timeout's worth", s.largest)
+		}
+	})
+}
+
+// TestLookupCoversEventsThatAgeDuringIt: an inherited event young enough
+// to skip the lookup (stored 700 ms ago, window 1 s, lookups from 750 ms)
+// shares a replay batch with 2,000 old ones that need one; the chunked
+// lookups (8 × ~90 ms, each under the 100 ms store timeout) push the
+// publish past the young event's window. It must be looked up too once it
+// is that old, not published again: found by review, it was stored twice.
+func TestLookupCoversEventsThatAgeDuringIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &slowLookupStore{dedupStore: &dedupStore{window: time.Second, storedAt: map[string]time.Time{}}, perEvent: 350 * time.Microsecond}
+		old := make([]event.JobEvent, 0, 2001)
+		for i := range 2000 {
+			old = append(old, event.New(fmt.Sprintf("job-%d", i%50), event.TypeStarted, event.WithTimestamp(time.Now().Add(-10*time.Second))))
+		}
+		young := event.New("young", event.TypeStarted)
+		if err := s.StoreBatch(context.Background(), []event.JobEvent{young}); err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, young)
+		sp := &fakeSpill{t: t, evs: slices.Clone(old)}
+		time.Sleep(700 * time.Millisecond)
+		l := newLogger(t, s, logger.WithSpill(sp), logger.WithBatchSize(2001), logger.WithStoreTimeout(100*time.Millisecond))
+		eventually(t, "replayed", func() bool { return l.Stats().SpillPending == 0 })
+		closeOK(t, l)
+		stream, _ := s.copies()
+		n := 0
+		for _, id := range stream {
+			if id == young.ID {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("young event stored %d times, want 1 (largest lookup %d)", n, s.largest)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package logger
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -134,7 +135,7 @@ func (l *Logger) call(j job) error {
 		return l.cfg.spill.Replay(l.f.base, l.cfg.batchSize, l.replayBatch)
 	}
 	if j.check != nil {
-		found, err := l.storeChecked(l.f.base, j.batch, j.check)
+		found, err := l.storeChecked(l.f.base, j.batch, j.sentAt, j.check)
 		if found > 0 { // the result settles them as stored
 			l.mu.Lock()
 			l.st.FoundStored += uint64(found)
@@ -216,7 +217,11 @@ func (l *Logger) dispatchHead(now time.Time) {
 	pipe := l.pipeFresh(n, check)
 	f.inN, f.inSpilt, f.inSince = n, false, now
 	f.pipe.headN, f.pipe.headPipe = n, pipe
-	f.store.start(job{kind: callStore, batch: f.held.evs[:n:n], check: check, pipe: pipe, more: more})
+	var sentAt []time.Time
+	if check != nil { // a copy: the flusher may note sentAt of events in flight
+		sentAt = slices.Clone(f.held.sentAt[:n])
+	}
+	f.store.start(job{kind: callStore, batch: f.held.evs[:n:n], check: check, sentAt: sentAt, pipe: pipe, more: more})
 }
 
 // takeLocked moves up to k of the oldest queued events to held.

@@ -329,7 +329,13 @@ func WithSlog(l *slog.Logger) Option {
 // WithStoreTimeout sets the deadline of every StoreBatch call and of every
 // Spill write (once Close has begun, Close's own bound applies too, see
 // CloseGrace). A call that times out counts as failed and is retried with
-// the same event IDs.
+// the same event IDs. A call that must first ask the store's Lookup about
+// events of unknown outcome (lookup.go) gives each Lookup.Stored call of up
+// to 256 events a timeout of its own as well, so it takes at most
+// (⌈looked up/256⌉ + 1) × d. Keep d under a quarter of the store's
+// de-duplication window (JetStream's is 30 s by default): an event sent
+// within that quarter is re-published without a lookup, and the window
+// must still hold it when the write ends.
 //
 // Default 5s. Range: any positive duration; values less than or equal to
 // zero select the default.

@@ -438,8 +438,9 @@ func (l *Logger) replayBatch(ctx context.Context, evs []event.JobEvent) error {
 	var err error
 	found := 0
 	start := time.Now()
-	if check := l.lookupFor(evs, l.f.spill.replaySentAt(evs), start); check != nil {
-		found, err = l.storeChecked(ctx, evs, check)
+	sentAt := l.f.spill.replaySentAt(evs)
+	if check := l.lookupFor(evs, sentAt, start); check != nil {
+		found, err = l.storeChecked(ctx, evs, sentAt, check)
 	} else {
 		cctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 		err = l.store.StoreBatch(cctx, evs)

@@ -2,6 +2,7 @@ package logger
 
 import (
 	"context"
+	"time"
 
 	"github.com/naq-go/events/domain/event"
 )
@@ -21,6 +22,8 @@ type job struct {
 	ctx   context.Context // for callSpill; store calls derive theirs
 	batch []event.JobEvent
 	check []bool // for callStore: events to look up first (lookup.go)
+	// sentAt is what lookupFor decided check by (with check only).
+	sentAt []time.Time
 	// For callStore with a Pipeliner (pipeline.go): pipe sends the batch
 	// with SendBatch, chained behind the call in flight, more if events
 	// are queued behind it.

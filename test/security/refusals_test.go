@@ -85,7 +85,7 @@ func docPermissions(t *testing.T) string {
 	start := strings.Index(doc, "### Minimal NATS permissions")
 	require.GreaterOrEqual(t, start, 0, "no section Minimal NATS permissions in docs/operations.md")
 	end := strings.Index(doc[start+3:], "\n### ")
-	require.Greater(t, end, 0)
+	require.Positive(t, end)
 	return doc[start : start+3+end]
 }
 
@@ -96,7 +96,7 @@ var (
 	docReadRe  = regexp.MustCompile(`(?s)\{user: reader, [^\n]*\n\s*publish:\s*\{allow: \[(.*?)\]\}`)
 	docNscRe   = regexp.MustCompile(`nsc add user reader --allow-pub '([^']*)'`)
 	docJWTRe   = regexp.MustCompile(`(?s)uc\.Pub\.Allow\.Add\((.*?)\)\n`)
-	docTableRe = regexp.MustCompile("(?m)^\\| \\*\\*reader\\*\\*[^|]*\\|([^|]*)\\|")
+	docTableRe = regexp.MustCompile(`(?m)^\| \*\*reader\*\*[^|]*\|([^|]*)\|`)
 	backtickRe = regexp.MustCompile("`(\\$[^`]+)`")
 )
 
@@ -338,14 +338,14 @@ func TestServeHTTPSecurity_DashboardBehindToken(t *testing.T) {
 	stream := func(auth func(*http.Request)) (int, string) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, "GET", srv.base+"/api/v1/stream", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.base+"/api/v1/stream", nil)
 		require.NoError(t, err)
 		req.Header.Set("Accept", "text/event-stream")
 		auth(req)
 		resp, err := (&http.Client{}).Do(req) // no client timeout: the stream lasts; cancel ends it
 		require.NoError(t, err)
 		defer func() { _ = resp.Body.Close() }()
-		if resp.StatusCode != 200 {
+		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
