@@ -105,12 +105,12 @@ func (s *Store) purge(ctx context.Context, req purgeRequest) (uint64, error) {
 	defer cancel()
 	body, _ := json.Marshal(&req)
 	var msg *nats.Msg
-	// newRequest ends the request at once if the server refuses the user
-	// the purge (an error wrapping ErrPermission), instead of at the timeout.
-	err := s.newRequest(ctx, func(ctx context.Context) (err error) {
+	// A purge the server refuses the user ends at once (an error wrapping
+	// ErrPermission), not at the timeout.
+	err := s.refusableRequest(ctx, strconv.Quote(s.apiPurge), s.refusedOneOf(s.apiPurge), func(ctx context.Context) (err error) {
 		msg, err = s.nc.RequestWithContext(ctx, s.apiPurge, body)
 		return err
-	}, s.apiPurge)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("purge %+v: %w", req, classify(err))
 	}

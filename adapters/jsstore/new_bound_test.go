@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/jsstore"
+	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/ports"
 )
 
@@ -29,6 +30,10 @@ func startUsersServer(t *testing.T, js bool, users ...*server.User) string {
 	return srv.ClientURL()
 }
 
+// adminUser may do anything.
+func adminUser() *server.User { return &server.User{Username: "admin", Password: "admin-pw"} }
+
+// pubOnly may publish only to allow (and receive replies).
 func pubOnly(name string, allow ...string) *server.User {
 	return &server.User{Username: name, Password: name + "-pw", Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: allow},
@@ -135,4 +140,55 @@ func TestNew_NoAnswerIsBoundedByTimeout(t *testing.T) {
 		assert.Contains(t, err.Error(), `jsstore: create or update stream "naq_events": `)
 		assert.Less(t, took, time.Minute, "New is bounded by the store's timeout")
 	})
+}
+
+// TestNew_RetriesEachRequestWithinItsDeadline: with a ctx longer than the
+// store's timeout, each unanswered request ends at the timeout and is
+// asked again until ctx's deadline; New then fails as unavailable.
+func TestNew_RetriesEachRequestWithinItsDeadline(t *testing.T) {
+	url := startUsersServer(t, false)
+	nc := connect(t, url)
+	sub, err := nc.SubscribeSync("$JS.API.>") // takes the requests, answers none
+	require.NoError(t, err)
+	defer func() { _ = sub.Unsubscribe() }()
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	_, err = jsstore.New(ctx, nc, jsstore.WithTimeout(200*time.Millisecond))
+	require.ErrorIs(t, err, ports.ErrUnavailable)
+	n, _, err := sub.Pending()
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 2, "stream infos asked: each bounded by the timeout, retried within ctx")
+}
+
+// TestStream_StartRefusedEndsAtOnce: a user who may read the stream's info
+// but not create a consumer on it gets no answer to the consumer create,
+// only the server's refusal. The Stream ends at once with an error that
+// wraps ErrPermission (ports.ErrForbidden, a 403 on the API) and names the
+// subject, whether or not ctx has a deadline: not at ctx's deadline, and
+// not as "unavailable".
+func TestStream_StartRefusedEndsAtOnce(t *testing.T) {
+	url := startUsersServer(t, true, adminUser(), pubOnly("nocons", "$JS.API.STREAM.INFO.naq_events", "$JS.API.DIRECT.GET.naq_events", "$JS.API.INFO"))
+	newStore(t, connect(t, url, nats.UserInfo("admin", "admin-pw")))
+	nc := connect(t, url, nats.UserInfo("nocons", "nocons-pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	st := newStore(t, nc, jsstore.WithTimeout(time.Minute))
+	for _, deadline := range []time.Duration{0, 5 * time.Minute} {
+		ctx, cancel := context.WithCancel(t.Context())
+		if deadline > 0 {
+			ctx, cancel = context.WithTimeout(t.Context(), deadline)
+		}
+		start := time.Now()
+		var got error
+		for _, err := range st.Stream(ctx, event.Filter{}, event.StreamOptions{}) {
+			got = err
+			break
+		}
+		took := time.Since(start)
+		cancel()
+		require.Error(t, got, "ctx deadline %v", deadline)
+		assert.ErrorIs(t, got, jsstore.ErrPermission)
+		assert.ErrorIs(t, got, ports.ErrForbidden)
+		assert.NotErrorIs(t, got, ports.ErrUnavailable)
+		assert.Contains(t, got.Error(), `"$JS.API.CONSUMER.CREATE.naq_events.`)
+		assert.Less(t, took, 30*time.Second, "ended by the refusal, not by a timeout of a minute")
+	}
 }

@@ -30,8 +30,10 @@ var ErrPermission = fmt.Errorf("jsstore: NATS publish permission denied: %w", po
 // a publish for lack of permission: fn(subject, since) reports whether the
 // server refused a publish to subject at or after since. It is called
 // after a publish of the batch failed or while its acknowledgements are
-// late, from the goroutine calling StoreBatch; it must be cheap and safe
-// for concurrent use. An event whose subject fn reports refused fails with
+// late, from the goroutine calling StoreBatch, and every few milliseconds
+// while a JetStream API request of New or a purge waits for its answer,
+// from a goroutine of its own; it must be cheap and safe for concurrent
+// use. An event whose subject fn reports refused fails with
 // an error wrapping ErrPermission and ports.ErrInvalid; its batch's other
 // events are stored.
 //

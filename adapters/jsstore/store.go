@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -145,13 +146,16 @@ func (s *Store) createStream(ctx context.Context) error {
 	// does not answer in time) a create or update would fare no better.
 	var have jetstream.Stream
 	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
-		return classify(s.newRequest(ctx, func(ctx context.Context) error {
+		subj := "$JS.API.STREAM.INFO." + sc.Name
+		return classify(s.refusableRequest(ctx, strconv.Quote(subj), s.refusedOneOf(subj), func(ctx context.Context) error {
 			var err error
 			have, err = s.js.Stream(ctx, sc.Name)
 			return err
-		}, "$JS.API.STREAM.INFO."+sc.Name))
+		}))
 	})
 	switch {
+	case ctx.Err() != nil && err != nil:
+		return fail(err) // the caller gave up: nothing more to ask
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		have = nil
 	case err != nil && (errors.Is(err, ErrPermission) || transient(err)):
@@ -217,31 +221,26 @@ func (s *Store) openStream(ctx context.Context, sc jetstream.StreamConfig, have 
 func (s *Store) createOrUpdate(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
 	var st jetstream.Stream
 	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
-		return classify(s.newRequest(ctx, func(ctx context.Context) error {
+		update, create := "$JS.API.STREAM.UPDATE."+sc.Name, "$JS.API.STREAM.CREATE."+sc.Name
+		return classify(s.refusableRequest(ctx, strconv.Quote(update), s.refusedOneOf(update, create), func(ctx context.Context) error {
 			var err error
 			st, err = s.js.CreateOrUpdateStream(ctx, sc)
 			return err
-		}, "$JS.API.STREAM.UPDATE."+sc.Name, "$JS.API.STREAM.CREATE."+sc.Name))
+		}))
 	})
 	return st, err
 }
 
-// newDeniedPoll is how often a request of New checks whether the server
+// refusalPoll is how often a refusable request checks whether the server
 // refused it for lack of permission.
-const newDeniedPoll = 5 * time.Millisecond
+const refusalPoll = 5 * time.Millisecond
 
-// newRequest runs op, a JetStream API request of New to one of subjects,
-// with the Store's timeout (a shorter deadline of ctx wins). A NATS server
-// answers a publish it refuses for lack of permission with an asynchronous
-// -ERR, never on the request, which would only time out: while op waits,
-// newRequest checks every newDeniedPoll whether the server refused a
-// publish to one of subjects (as WithPublishDenied describes), and if so
-// ends op at once and returns an error wrapping ErrPermission that names
-// the subject. Without an answer in time, the error names the request and
-// wraps ports.ErrUnavailable.
-func (s *Store) newRequest(ctx context.Context, op func(context.Context) error, subjects ...string) error {
+// refusedOneOf returns a refused func for refusableRequest: the first of
+// subjects the server refused the user a publish to since now (as
+// WithPublishDenied describes), or "".
+func (s *Store) refusedOneOf(subjects ...string) func() string {
 	den := s.newDenials()
-	refused := func() string {
+	return func() string {
 		for _, subj := range subjects {
 			if den.denied(subj) {
 				return subj
@@ -249,6 +248,18 @@ func (s *Store) newRequest(ctx context.Context, op func(context.Context) error, 
 		}
 		return ""
 	}
+}
+
+// refusableRequest runs op, a JetStream API request (what names it, e.g.
+// its subject), with the Store's timeout (a shorter deadline of ctx wins).
+// A NATS server answers a publish it refuses for lack of permission with
+// an asynchronous -ERR, never on the request, which would only time out:
+// while op waits, refusableRequest checks every refusalPoll whether
+// refused names a refused subject, and if so ends op at once and returns
+// an error wrapping ErrPermission that names the subject. Without an
+// answer in time, the error names the request and wraps
+// ports.ErrUnavailable.
+func (s *Store) refusableRequest(ctx context.Context, what string, refused func() string, op func(context.Context) error) error {
 	start := time.Now()
 	rctx, cancel := s.requestTimeout(ctx)
 	defer cancel()
@@ -257,7 +268,7 @@ func (s *Store) newRequest(ctx context.Context, op func(context.Context) error, 
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		t := time.NewTicker(newDeniedPoll)
+		t := time.NewTicker(refusalPoll)
 		defer t.Stop()
 		for {
 			select {
@@ -280,22 +291,19 @@ func (s *Store) newRequest(ctx context.Context, op func(context.Context) error, 
 	if err == nil {
 		return nil
 	}
-	subj := ""
+	subj := refused()
 	if p := found.Load(); p != nil {
 		subj = *p
-	} else {
-		subj = refused()
 	}
 	if subj != "" {
 		return fmt.Errorf("the NATS server refused the user a publish to %q: %w", subj, ErrPermission)
 	}
 	if rctx.Err() != nil && ctx.Err() == nil {
 		// The Store's timeout, not the caller's ctx, ended the request.
-		return fmt.Errorf("no answer to %q within %s (jsstore.WithTimeout): %w",
-			subjects[0], s.cfg.timeout, classify(err))
+		return fmt.Errorf("no answer to %s within %s (jsstore.WithTimeout): %w", what, s.cfg.timeout, classify(err))
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
-		return fmt.Errorf("no answer to %q within %s: %w", subjects[0], time.Since(start).Round(time.Millisecond), classify(err))
+		return fmt.Errorf("no answer to %s within %s: %w", what, time.Since(start).Round(time.Millisecond), classify(err))
 	}
 	return err
 }
@@ -451,13 +459,15 @@ func (s *Store) Health(ctx context.Context) (ports.Health, error) {
 	if !s.nc.IsConnected() {
 		return h, fmt.Errorf("jsstore: health: connection %s: %w", s.nc.Status(), ports.ErrUnavailable)
 	}
-	rtt, err := s.nc.RTT()
-	if err != nil {
-		return h, fmt.Errorf("jsstore: health: rtt: %w", classify(err))
-	}
-	h.RTT = rtt
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	// nc.RTT waits up to 10 s whatever ctx says; a flush bounded by ctx
+	// measures the same round trip (a PING and its PONG).
+	start := time.Now()
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return h, fmt.Errorf("jsstore: health: rtt: %w", classify(err))
+	}
+	h.RTT = time.Since(start)
 	info, err := s.stream.Info(ctx)
 	if err != nil {
 		return h, fmt.Errorf("jsstore: health: stream info %q: %w", s.cfg.stream, classify(err))

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-go/events/domain/event"
@@ -86,17 +86,19 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	// ends, rather than ending the Stream: once a consumer exists, nats.go
 	// recovers it. A request refused for lack of permission is answered
 	// only by a timeout; the refusal on the connection stops the retries.
-	refused := s.refusedSince()
-	err = s.retryUnavailable(ctx, streamRetryMax, refused, func(ctx context.Context) error {
-		return classify(s.startAt(ctx, &cfg, opts))
-	})
-	if err != nil {
+	refused := s.startRefused()
+	start := func(what string, op func(context.Context) error) error {
+		return s.retryUnavailable(ctx, streamRetryMax, nil, func(ctx context.Context) error {
+			return classify(s.refusableRequest(ctx, what, refused, op))
+		})
+	}
+	if err := start("the stream info", func(ctx context.Context) error { return s.startAt(ctx, &cfg, opts) }); err != nil {
 		return fail("stream info", err)
 	}
 	var cons jetstream.Consumer
-	err = s.retryUnavailable(ctx, streamRetryMax, refused, func(ctx context.Context) (err error) {
+	err = start("the consumer create", func(ctx context.Context) (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
-		return classify(err)
+		return err
 	})
 	if err != nil {
 		return fail("ordered consumer", err)
@@ -127,14 +129,21 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	}
 }
 
-// refusedSince returns a func that reports whether the server has refused
-// one of the connection's publishes or subscriptions for lack of
-// permission (a permissions violation in nats.Conn.LastError) since now.
-func (s *Store) refusedSince() func() bool {
-	before := s.nc.LastError()
-	return func() bool {
-		err := s.nc.LastError()
-		return err != nil && err != before && errors.Is(err, nats.ErrPermissionViolation)
+// startRefused returns a refused func for the requests of a Stream's
+// start (refusableRequest): the subject of the connection's latest publish
+// permission violation since now when it is this Stream's stream info or
+// consumer create ("$JS.API.CONSUMER.CREATE.<stream>.<name>…", whose name
+// nats.go picks), else "". A refusal of another subject on a shared
+// connection (a producer's event, say) does not end the Stream's start.
+func (s *Store) startRefused() func() string {
+	d := denials{s: s, since: time.Now(), before: s.nc.LastError()}
+	info := "$JS.API.STREAM.INFO." + s.cfg.stream
+	create := "$JS.API.CONSUMER.CREATE." + s.cfg.stream + "."
+	return func() string {
+		if subj := d.lastRefused(); subj == info || strings.HasPrefix(subj, create) {
+			return subj
+		}
+		return ""
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestServer_TimeoutDefaults (issue 12 audit): the http.Server of
+// TestServer_TimeoutDefaults : the http.Server of
 // NewServer has ReadHeaderTimeout, ReadTimeout, IdleTimeout and
 // MaxHeaderBytes set to the documented defaults, and no server-wide
 // WriteTimeout (it would cut the SSE streams; Protect sets a per-request
@@ -28,7 +28,7 @@ func TestServer_TimeoutDefaults(t *testing.T) {
 	assert.Zero(t, s.srv.WriteTimeout, "a server WriteTimeout would end every SSE stream")
 }
 
-// TestServer_ReadHeaderTimeoutClosesSlowHeaders (issue 12 audit): a client
+// TestServer_ReadHeaderTimeoutClosesSlowHeaders : a client
 // that sends half a request header and then nothing (slowloris) is
 // disconnected by the server's ReadHeaderTimeout, without an answer, and
 // the server keeps serving others.
@@ -52,10 +52,10 @@ func TestServer_ReadHeaderTimeoutClosesSlowHeaders(t *testing.T) {
 	assert.Contains(t, a.body, `"count":1`)
 }
 
-// TestServer_WriteDeadlineCutsSlowRequest (issue 12 audit): the other half
-// of what TestServer_StreamOutlivesTimeouts' comment says: an ordinary
-// request whose handler answers after Policy.WriteTimeout gets no answer
-// (its connection is closed), while a stream on the same server lasts.
+// TestServer_WriteDeadlineCutsSlowRequest: the other half of what
+// TestServer_StreamOutlivesTimeouts checks (a stream outlives the
+// timeouts): an ordinary request whose handler answers after
+// Policy.WriteTimeout gets no answer (its connection is closed).
 func TestServer_WriteDeadlineCutsSlowRequest(t *testing.T) {
 	const timeout = 200 * time.Millisecond
 	done := make(chan struct{})

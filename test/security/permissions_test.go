@@ -120,6 +120,7 @@ func TestPermissions_ReaderAndNoJetStream(t *testing.T) {
 
 	r = run(t, nil, as("reader"), "", "purge", "--yes", "perm-1")
 	requireLastLine(t, r, `naq-events purge: `, `NATS refused a publish to "$JS.API.STREAM.PURGE.naq_events" (permissions violation)`)
+	assert.NotContains(t, r.stderr, "deadline exceeded", "the refusal ends the purge, not its timeout")
 	r = run(t, nil, as("admin"), "", "history", "perm-1")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "(dev/naq): 1 event\n", "the refused purge deleted nothing")
