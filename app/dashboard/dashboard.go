@@ -294,6 +294,12 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, what string, er
 	if status == 0 {
 		return // the browser went away
 	}
+	if status == http.StatusServiceUnavailable && httpapi.SlowRead(r.Context(), d.store, err) {
+		d.slog.Warn("dashboard: read took longer than the store timeout", "path", r.URL.Path, "err", err)
+		status = http.StatusGatewayTimeout
+		d.render(w, r, status, "error", http.StatusText(status), "", errorPage{Status: status, Message: what + ": " + httpapi.SlowReadMessage})
+		return
+	}
 	if status >= 500 {
 		d.slog.Warn("dashboard: page failed", "path", r.URL.Path, "err", err)
 	}

@@ -161,12 +161,11 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 	if status == 0 {
 		return // the client went away
 	}
-	if status == http.StatusServiceUnavailable && errors.Is(err, context.DeadlineExceeded) && a.storeUp(r.Context()) {
+	if status == http.StatusServiceUnavailable && SlowRead(r.Context(), a.store, err) {
 		// The store answers, it only did not finish this read in time:
 		// "store unavailable" would send the operator to the wrong place.
 		a.slog.Warn("API read took longer than the store timeout", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("%s: the store is up but the read did not finish in time (%v): "+
-			"narrow it with since=/until=, type= or job=, or read smaller pages with limit= and after=", what, context.DeadlineExceeded))
+		writeError(w, http.StatusGatewayTimeout, what+": "+SlowReadMessage)
 		return
 	}
 	if status >= 500 {
@@ -179,13 +178,26 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 // store that is down.
 const storeUpTimeout = time.Second
 
-// storeUp reports whether the store answers a health check within
-// storeUpTimeout and says it is OK.
-func (a *API) storeUp(ctx context.Context) bool {
+// SlowReadMessage is what a 504 for a slow read says after what failed.
+const SlowReadMessage = "the store is up but the read did not finish in time (context deadline exceeded): " +
+	"narrow it with since=/until=, type= or job=, or read smaller pages with limit= and after="
+
+// SlowRead reports whether err, a failed read, ran out of time while the
+// store is up: err wraps context.DeadlineExceeded and the store answers a
+// health check (bounded by storeUpTimeout) that says it is OK. Such a read
+// is a 504 with SlowReadMessage, not a 503 "store unavailable", which
+// would send the operator to the wrong place. The API and the dashboard
+// answer by it.
+func SlowRead(ctx context.Context, store interface {
+	Health(context.Context) (ports.Health, error)
+}, err error) bool {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeUpTimeout)
 	defer cancel()
-	h, err := a.store.Health(ctx)
-	return err == nil && h.OK
+	h, herr := store.Health(ctx)
+	return herr == nil && h.OK
 }
 
 // docs encodes events as their v1.0 wire documents.
