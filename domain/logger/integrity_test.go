@@ -315,18 +315,30 @@ func TestSpillLimit(t *testing.T) {
 			t.Errorf("accounting: stored %d + spilled %d + dropped %d + buffered %d = %d, want logged %d",
 				st.Stored, st.Spilled, st.Dropped.Total(), st.BufferDepth, got, logged)
 		}
-		mu.Lock()
-		full := 0
-		for _, err := range errs {
-			if errors.Is(err, logger.ErrSpillFull) {
-				full++
+		fullReports := func() (n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, err := range errs {
+				if errors.Is(err, logger.ErrSpillFull) {
+					n++
+				}
 			}
+			return n
 		}
-		mu.Unlock()
 		// 200 ms of a full spill: reported once, not on every refused
 		// write (every high-water check and exhausted batch).
-		if full != 1 {
+		if full := fullReports(); full != 1 {
 			t.Errorf("%d errors wrapping ErrSpillFull among %d reported, want exactly 1 (the first, then one per 10 s)", full, len(errs))
+		}
+		// Still full 10 s later: reported again, once.
+		for range 21 {
+			logN(t, l, 2)
+			logged += 2
+			synctest.Wait()
+			time.Sleep(500 * time.Millisecond)
+		}
+		if full := fullReports(); full != 2 && full != 3 {
+			t.Errorf("%d errors wrapping ErrSpillFull after 10.7 s full, want 2 or 3 (one per 10 s)", full)
 		}
 		if !errors.Is(l.Stats().LastError, logger.ErrSpillFull) {
 			t.Errorf("LastError %v, want ErrSpillFull", l.Stats().LastError)
