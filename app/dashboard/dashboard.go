@@ -297,7 +297,8 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, what string, er
 	if status == http.StatusServiceUnavailable && httpapi.SlowRead(r.Context(), d.store, err) {
 		d.slog.Warn("dashboard: read took longer than the store timeout", "path", r.URL.Path, "err", err)
 		status = http.StatusGatewayTimeout
-		d.render(w, r, status, "error", http.StatusText(status), "", errorPage{Status: status, Message: what + ": " + httpapi.SlowReadMessage})
+		d.render(w, r, status, "error", http.StatusText(status), "", errorPage{Status: status, Message: what + ": " + httpapi.SlowReadMessage +
+			"; try a shorter window or one queue, or reload"})
 		return
 	}
 	if status >= 500 {

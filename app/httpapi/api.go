@@ -165,7 +165,7 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 		// The store answers, it only did not finish this read in time:
 		// "store unavailable" would send the operator to the wrong place.
 		a.slog.Warn("API read took longer than the store timeout", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusGatewayTimeout, what+": "+SlowReadMessage)
+		writeError(w, http.StatusGatewayTimeout, what+": "+SlowReadMessage+slowReadHint)
 		return
 	}
 	if status >= 500 {
@@ -178,9 +178,12 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 // store that is down.
 const storeUpTimeout = time.Second
 
-// SlowReadMessage is what a 504 for a slow read says after what failed.
-const SlowReadMessage = "the store is up but the read did not finish in time (context deadline exceeded): " +
-	"narrow it with since=/until=, type= or job=, or read smaller pages with limit= and after="
+// SlowReadMessage is what a 504 for a slow read says after what failed;
+// the API adds how to narrow the read (slowReadHint).
+const SlowReadMessage = "the store is up but the read did not finish in time (context deadline exceeded)"
+
+// slowReadHint is the API's advice after SlowReadMessage.
+const slowReadHint = ": narrow it with since=/until=, type= or job=, or read smaller pages with limit= and after="
 
 // SlowRead reports whether err, a failed read, ran out of time while the
 // store is up: err wraps context.DeadlineExceeded and the store answers a

@@ -332,10 +332,14 @@ func WithSlog(l *slog.Logger) Option {
 // the same event IDs. A call that must first ask the store's Lookup about
 // events of unknown outcome (lookup.go) gives each Lookup.Stored call of up
 // to 256 events a timeout of its own as well, so it takes at most
-// (⌈looked up/256⌉ + 1) × d. Keep d under a quarter of the store's
-// de-duplication window (JetStream's is 30 s by default): an event sent
-// within that quarter is re-published without a lookup, and the window
-// must still hold it when the write ends.
+// (⌈looked up/256⌉ + r + 1) × d, where r counts the extra rounds for
+// events that aged into a lookup while the lookups ran (usually none or
+// one). An event is looked up when its first send of unknown outcome is
+// at least three quarters of the store's de-duplication window old when
+// the call starts (after lookups, when the write could end: now + d); the
+// others are re-published without a lookup, and the window must still
+// hold them when the write ends. So keep d under a quarter of the window
+// (jsstore's default window is 30 s, the default d 5 s).
 //
 // Default 5s. Range: any positive duration; values less than or equal to
 // zero select the default.
