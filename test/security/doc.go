@@ -4,8 +4,8 @@
 // tests), subject permissions, the HTTP API's token, read-only mode, TLS
 // and bind rule, and the check that no secret shows up in any output.
 //
-// The servers are in-process nats-servers loaded from configuration files
-// written by the tests (server.ProcessConfigFile: the same files a
-// nats-server process reads, as shown in docs/operations.md); the service
-// and the CLI run as the real naq-events binary, built once per run.
+// The servers are nats-server processes (the module version this module
+// pins, built once per run) started with configuration files the tests
+// write, as docs/operations.md shows them; the service and the CLI run as
+// the real naq-events binary, built once per run too.
 package security

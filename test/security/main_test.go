@@ -19,15 +19,19 @@ import (
 	"github.com/naq-go/events/test/internal/naqbin"
 )
 
-// bin is the naq-events binary built by TestMain.
+// bin is the naq-events binary built by TestMain (beside natsServer).
 var bin string
 
 func TestMain(m *testing.M) {
 	var dir string
 	var err error
 	bin, dir, err = naqbin.Build(filepath.Join("..", "..", "cmd"), "naq-security-")
+	if err == nil {
+		natsServer, err = buildNATSServer(dir)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		_ = os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -1,9 +1,15 @@
 package security
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,10 +19,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// startNATS runs a nats-server with JetStream configured by conf (the body
-// of a nats-server configuration file, without listen and jetstream, which
-// startNATS adds) and returns its client URL. The file is loaded the way a
-// nats-server process loads it.
+// startNATS runs a nats-server process (natsServer, the pinned
+// nats-server built by TestMain) with JetStream, configured by conf (the
+// body of a nats-server configuration file, without listen and jetstream,
+// which startNATS adds), and returns its client URL ("tls://" when the
+// file makes clients use TLS). The file is checked first with
+// server.ProcessConfigFile, so that a bad one fails with the parser's
+// message rather than as a process that exits. The process is stopped at
+// cleanup; what it logged is shown if it exits early or never listens.
 func startNATS(t *testing.T, conf string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -25,13 +35,85 @@ func startNATS(t *testing.T, conf string) string {
 	require.NoError(t, os.WriteFile(path, []byte(full), 0o600))
 	opts, err := server.ProcessConfigFile(path)
 	require.NoError(t, err, "config:\n%s", full)
-	opts.NoSigs, opts.NoLog = true, true
-	s, err := server.NewServer(opts)
-	require.NoError(t, err)
-	go s.Start()
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	require.True(t, s.ReadyForConnections(10*time.Second), "nats-server did not start")
-	return s.ClientURL()
+	scheme := "nats"
+	if opts.TLSConfig != nil {
+		scheme = "tls"
+	}
+
+	var log syncBuffer
+	cmd := exec.Command(natsServer, "-c", path, "--ports_file_dir", dir)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		var err error // the exit status of a signalled server says nothing
+		select {
+		case err = <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			err = <-exited
+		}
+		_ = err
+	})
+
+	// nats-server writes its ports (with the port it picked) to
+	// <dir>/nats-server_<pid>.ports once it listens.
+	ports := filepath.Join(dir, fmt.Sprintf("%s_%d.ports", filepath.Base(natsServer), cmd.Process.Pid))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var p struct {
+			Nats []string `json:"nats"`
+		}
+		if b, err := os.ReadFile(ports); err == nil && json.Unmarshal(b, &p) == nil && len(p.Nats) > 0 {
+			u, err := url.Parse(p.Nats[0])
+			require.NoError(t, err, "ports file %s", b)
+			return scheme + "://" + u.Host
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("nats-server exited (%v) before it listened; config:\n%s\nlog:\n%s", err, full, log.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not write %s within 20 s; log:\n%s", ports, log.String())
+		}
+	}
+}
+
+// natsServer is the nats-server binary TestMain builds from the module
+// version this module pins.
+var natsServer string
+
+// buildNATSServer builds the nats-server command of the pinned module
+// (github.com/nats-io/nats-server/v2, from the Go module cache) into dir.
+func buildNATSServer(dir string) (string, error) {
+	out := filepath.Join(dir, "nats-server")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/nats-io/nats-server/v2")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build nats-server: %w\n%s", err, b)
+	}
+	return out, nil
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's two writers and a
+// reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // writeFile writes content to a new file in a temporary directory.
