@@ -1,14 +1,12 @@
 package security
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
+
+	"github.com/naq-go/events/test/internal/naqbin"
 )
 
 // startNATS runs a nats-server process (natsServer, the pinned
@@ -40,7 +40,7 @@ func startNATS(t *testing.T, conf string) string {
 		scheme = "tls"
 	}
 
-	var log syncBuffer
+	var log naqbin.Buffer
 	cmd := exec.Command(natsServer, "-c", path, "--ports_file_dir", dir)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
@@ -95,25 +95,6 @@ func buildNATSServer(dir string) (string, error) {
 		return "", fmt.Errorf("build nats-server: %w\n%s", err, b)
 	}
 	return out, nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's two writers and a
-// reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // writeFile writes content to a new file in a temporary directory.

@@ -1,7 +1,6 @@
 package watch_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/processor"
 	"github.com/naq-go/events/ports"
+	"github.com/naq-go/events/test/internal/naqbin"
 )
 
 // waitLimit bounds every wait of these tests; it is a hang guard, never a
@@ -388,25 +388,6 @@ func TestMonitorJobEndsWithCtx(t *testing.T) {
 	})
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestMonitorJobSlowCallback: with WatchBuffer(2), a callback stuck on the
 // first event while ten more are stored sees, once released, only the two
 // newest: the eight oldest were dropped, counted once each, logged once,
@@ -416,7 +397,7 @@ func TestMonitorJobSlowCallback(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st ports.Store) {
 		ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 		defer cancel()
-		var logs syncBuffer
+		var logs naqbin.Buffer
 		w := processor.NewWatcher(st, processor.WatchBuffer(buffer),
 			processor.WatchSlog(slog.New(slog.NewTextHandler(&logs, nil))))
 		first := store(ctx, t, st, "job-1", event.TypeStarted)

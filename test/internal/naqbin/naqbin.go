@@ -1,7 +1,8 @@
 // Package naqbin builds the naq-events binary for a test package and runs
 // it as a user would: client commands with a deadline, and `serve` as a
 // child process that is stopped with SIGTERM. test/security, test/hostile
-// and test/dashboard share it.
+// and test/dashboard share it; its Buffer (safe for a process's writers
+// and a test's readers) serves test/watch's captured logs too.
 package naqbin
 
 import (
