@@ -86,7 +86,11 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	// ends, rather than ending the Stream: once a consumer exists, nats.go
 	// recovers it. A request refused for lack of permission is answered
 	// only by a timeout; the refusal on the connection stops the retries.
-	refused := s.startRefused()
+	// The consumer's names are the prefix and a serial: its create
+	// request, and a refusal of it, are then this Stream's own.
+	inbox := s.nc.NewInbox()
+	cfg.NamePrefix = inbox[strings.LastIndexByte(inbox, '.')+1:]
+	refused := s.startRefused(cfg.NamePrefix)
 	start := func(what string, op func(context.Context) error) error {
 		return s.retryUnavailable(ctx, streamRetryMax, nil, func(ctx context.Context) error {
 			return classify(s.refusableRequest(ctx, what, refused, op))
@@ -130,17 +134,23 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 }
 
 // startRefused returns a refused func for the requests of a Stream's
-// start (refusableRequest): the subject of the connection's latest publish
-// permission violation since now when it is this Stream's stream info or
-// consumer create ("$JS.API.CONSUMER.CREATE.<stream>.<name>…", whose name
-// nats.go picks), else "". A refusal of another subject on a shared
-// connection (a producer's event, say) does not end the Stream's start.
-func (s *Store) startRefused() func() string {
-	d := denials{s: s, since: time.Now(), before: s.nc.LastError()}
+// start (refusableRequest): the subject the server refused the user since
+// now when it is the Store's stream info (as WithPublishDenied describes)
+// or a consumer create of this Stream's consumer, whose names begin with
+// prefix ("$JS.API.CONSUMER.CREATE.<stream>.<prefix>_<n>…", seen in the
+// connection's latest permission violation); else "". A refusal of
+// another subject, or of another Stream's consumer, on a shared
+// connection does not end this Stream's start.
+func (s *Store) startRefused(prefix string) func() string {
+	den := s.newDenials()
+	last := denials{s: s, since: den.since, before: s.nc.LastError()}
 	info := "$JS.API.STREAM.INFO." + s.cfg.stream
-	create := "$JS.API.CONSUMER.CREATE." + s.cfg.stream + "."
+	create := "$JS.API.CONSUMER.CREATE." + s.cfg.stream + "." + prefix + "_"
 	return func() string {
-		if subj := d.lastRefused(); subj == info || strings.HasPrefix(subj, create) {
+		if den.denied(info) {
+			return info
+		}
+		if subj := last.lastRefused(); subj == info || strings.HasPrefix(subj, create) {
 			return subj
 		}
 		return ""
