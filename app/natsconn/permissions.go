@@ -115,8 +115,8 @@ func UntilDenied(ctx context.Context, nc *nats.Conn, subjects ...string) (contex
 	since := time.Now()
 	denied := func() bool {
 		if len(subjects) == 0 {
-			dn := d.last()
-			return dn.subject != "" && !dn.at.Before(since)
+			_, refused := d.lastSince(since)
+			return refused
 		}
 		for _, subj := range subjects {
 			if d.publishDenied(subj, since) {
@@ -166,13 +166,35 @@ func Explain(nc *nats.Conn, since time.Time, err error) error {
 	if !ok {
 		return err
 	}
-	dn := v.(*denials).last()
-	if dn.subject == "" || dn.at.Before(since) {
+	dn, refused := v.(*denials).lastSince(since)
+	if !refused {
 		return err
 	}
 	return fmt.Errorf("%w: NATS refused %s to %q (permissions violation): %w; give this user that permission "+
 		"(see Security in docs/operations.md for the permissions of a producer, a reader and the service)",
 		ErrPermission, verb(dn.op), dn.subject, err)
+}
+
+// Refused reports what nc's server last refused the user for lack of
+// permission at or after since: what ("a publish" or "a subscription")
+// and the subject, as Explain names them. ok is false when nothing was
+// refused since then, or nc was not made by Connect.
+func Refused(nc *nats.Conn, since time.Time) (what, subject string, ok bool) {
+	v, found := registry.Load(nc)
+	if !found {
+		return "", "", false
+	}
+	dn, ok := v.(*denials).lastSince(since)
+	if !ok {
+		return "", "", false
+	}
+	return verb(dn.op), dn.subject, true
+}
+
+// lastSince is the latest refusal if it came at or after since.
+func (d *denials) lastSince(since time.Time) (denial, bool) {
+	dn := d.last()
+	return dn, dn.subject != "" && !dn.at.Before(since)
 }
 
 func verb(op string) string {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"regexp"
 	"slices"
 	"time"
 
@@ -144,9 +143,6 @@ func (loaded) Reset(context.Context) error                           { return ni
 // notices the refusal (natsconn.UntilDenied) and does not wait that long.
 var rollupsOpenTimeout = 5 * time.Second // a var for the tests
 
-// refusedRe finds the subject in natsconn.Explain's message.
-var refusedRe = regexp.MustCompile(`refused (?:a publish|a subscription) to "([^"]+)"`)
-
 // noRollups says why stats computes the rollups from the stream.
 type noRollups struct {
 	missing bool   // no bucket: no serve keeps rollups on this server
@@ -182,8 +178,8 @@ func loadRollups(ctx context.Context, nc *nats.Conn, stream string) (rollups.Per
 		return nil, noRollups{missing: true, text: fmt.Sprintf("no rollups on this server (bucket %q; `naq-events serve` keeps them)", bucket)}, nil
 	case errors.Is(err, natsconn.ErrPermission):
 		what := err.Error()
-		if m := refusedRe.FindStringSubmatch(what); m != nil {
-			what = fmt.Sprintf("NATS refused a publish to %q", m[1])
+		if op, subj, ok := natsconn.Refused(nc, since); ok {
+			what = fmt.Sprintf("NATS refused %s to %q", op, subj)
 		}
 		return nil, noRollups{text: fmt.Sprintf("this user may not read the rollups (bucket %q: %s; see the reader role in the Security section of docs/operations.md)",
 			bucket, what)}, nil
