@@ -129,11 +129,9 @@ func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, sentAt 
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.storeTimeout)
 	defer cancel()
-	skip := make([]bool, len(evs))
 	nskip := 0
-	for i, st := range isStored {
+	for _, st := range isStored {
 		if st {
-			skip[i] = true
 			nskip++
 		}
 	}
@@ -146,7 +144,7 @@ func (l *Logger) storeChecked(ctx context.Context, evs []event.JobEvent, sentAt 
 	rest := make([]event.JobEvent, 0, len(evs)-nskip)
 	restIdx := make([]int, 0, len(evs)-nskip)
 	for i := range evs {
-		if !skip[i] {
+		if !isStored[i] {
 			rest = append(rest, evs[i])
 			restIdx = append(restIdx, i)
 		}
