@@ -182,20 +182,19 @@ const (
 func (s *Store) retryRead(ctx context.Context, op func(context.Context) error) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	return s.retryUnavailable(ctx, retryMax, nil, op)
+	return s.retryUnavailable(ctx, retryMax, op)
 }
 
 // retryUnavailable runs op until it succeeds, fails with an error that
-// does not wrap ports.ErrUnavailable, ctx ends, the Store or its
-// connection closes, or stop (if not nil) reports true; it pauses between
-// tries from retryFirst doubling to most and counts each further try in
-// Stats.Retried.
-func (s *Store) retryUnavailable(ctx context.Context, most time.Duration, stop func() bool, op func(context.Context) error) error {
+// does not wrap ports.ErrUnavailable, ctx ends, or the Store or its
+// connection closes; it pauses between tries from retryFirst doubling to
+// most and counts each further try in Stats.Retried.
+func (s *Store) retryUnavailable(ctx context.Context, most time.Duration, op func(context.Context) error) error {
 	wait := retryFirst
 	for {
 		err := op(ctx)
 		if err == nil || !errors.Is(err, ports.ErrUnavailable) || ctx.Err() != nil || s.nc.IsClosed() ||
-			errors.Is(err, ports.ErrClosed) || (stop != nil && stop()) {
+			errors.Is(err, ports.ErrClosed) {
 			return err
 		}
 		t := time.NewTimer(wait)

@@ -145,13 +145,11 @@ func (s *Store) createStream(ctx context.Context) error {
 	// is. Without an answer (no permission, no JetStream, a server that
 	// does not answer in time) a create or update would fare no better.
 	var have jetstream.Stream
-	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
-		subj := "$JS.API.STREAM.INFO." + sc.Name
-		return classify(s.refusableRequest(ctx, strconv.Quote(subj), s.refusedOneOf(subj), func(ctx context.Context) error {
-			var err error
-			have, err = s.js.Stream(ctx, sc.Name)
-			return err
-		}))
+	infoSubj := "$JS.API.STREAM.INFO." + sc.Name
+	err := s.retryRefusable(ctx, retryMax, strconv.Quote(infoSubj), s.refusedOneOf(infoSubj), func(ctx context.Context) error {
+		var err error
+		have, err = s.js.Stream(ctx, sc.Name)
+		return err
 	})
 	switch {
 	case ctx.Err() != nil && err != nil:
@@ -220,13 +218,11 @@ func (s *Store) openStream(ctx context.Context, sc jetstream.StreamConfig, have 
 // while the answer is transient).
 func (s *Store) createOrUpdate(ctx context.Context, sc jetstream.StreamConfig) (jetstream.Stream, error) {
 	var st jetstream.Stream
-	err := s.retryUnavailable(ctx, retryMax, nil, func(ctx context.Context) error {
-		update, create := "$JS.API.STREAM.UPDATE."+sc.Name, "$JS.API.STREAM.CREATE."+sc.Name
-		return classify(s.refusableRequest(ctx, strconv.Quote(update), s.refusedOneOf(update, create), func(ctx context.Context) error {
-			var err error
-			st, err = s.js.CreateOrUpdateStream(ctx, sc)
-			return err
-		}))
+	update, create := "$JS.API.STREAM.UPDATE."+sc.Name, "$JS.API.STREAM.CREATE."+sc.Name
+	err := s.retryRefusable(ctx, retryMax, strconv.Quote(update), s.refusedOneOf(update, create), func(ctx context.Context) error {
+		var err error
+		st, err = s.js.CreateOrUpdateStream(ctx, sc)
+		return err
 	})
 	return st, err
 }
@@ -248,6 +244,14 @@ func (s *Store) refusedOneOf(subjects ...string) func() string {
 		}
 		return ""
 	}
+}
+
+// retryRefusable is refusableRequest tried again, by retryUnavailable
+// (pauses up to most), while its answer is transient; a refusal ends it.
+func (s *Store) retryRefusable(ctx context.Context, most time.Duration, what string, refused func() string, op func(context.Context) error) error {
+	return s.retryUnavailable(ctx, most, func(ctx context.Context) error {
+		return classify(s.refusableRequest(ctx, what, refused, op))
+	})
 }
 
 // refusableRequest runs op, a JetStream API request (what names it, e.g.

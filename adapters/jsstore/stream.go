@@ -91,16 +91,13 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	inbox := s.nc.NewInbox()
 	cfg.NamePrefix = inbox[strings.LastIndexByte(inbox, '.')+1:]
 	refused := s.startRefused(cfg.NamePrefix)
-	start := func(what string, op func(context.Context) error) error {
-		return s.retryUnavailable(ctx, streamRetryMax, nil, func(ctx context.Context) error {
-			return classify(s.refusableRequest(ctx, what, refused, op))
-		})
-	}
-	if err := start("the stream info", func(ctx context.Context) error { return s.startAt(ctx, &cfg, opts) }); err != nil {
+	if err := s.retryRefusable(ctx, streamRetryMax, "the stream info", refused, func(ctx context.Context) error {
+		return s.startAt(ctx, &cfg, opts)
+	}); err != nil {
 		return fail("stream info", err)
 	}
 	var cons jetstream.Consumer
-	err = start("the consumer create", func(ctx context.Context) (err error) {
+	err = s.retryRefusable(ctx, streamRetryMax, "the consumer create", refused, func(ctx context.Context) (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
 		return err
 	})
