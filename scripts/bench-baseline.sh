@@ -62,7 +62,7 @@ start_server() {
 		fi
 		sleep 0.1
 	done
-	url=$(grep -o 'nats://[^"]*' "$ports_file" | head -1)
+	url=$(grep -m1 -o 'nats://[^"]*' "$ports_file")
 }
 
 url=${NAQ_BENCH_NATS_URL:-}
@@ -95,7 +95,7 @@ echo "nats bench js pub ${args[*]} --multisubject --size=512B --msgs=$msgs naq.b
 
 # The machine-readable figure, for scripts/bench-logger.sh and `make bench`:
 #   baseline_msgs_per_sec=112996
-rate=$(sed -n 's/.*publisher stats: \([0-9,]*\) msgs\/sec.*/\1/p' "$work/bench.out" | head -1 | tr -d ,)
+rate=$(sed -n 's/.*publisher stats: \([0-9,]*\) msgs\/sec.*/\1/p' "$work/bench.out" | sed -n 1p | tr -d ,)
 if [[ -z $rate ]]; then
 	echo "bench-baseline: no msgs/sec figure in natscli's output" >&2
 	exit 1

@@ -45,7 +45,7 @@ start_server() {
 		fi
 		sleep 0.1
 	done
-	url=$(grep -o 'nats://[^"]*' "$ports" | head -1)
+	url=$(grep -m1 -o 'nats://[^"]*' "$ports")
 }
 
 rss_kib() { # the smallest of 5 readings, a second apart
