@@ -110,3 +110,29 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidateDetails is Validate of an event as its constructor made it
+// (its details checked by lookups of the known keys) and of the same event
+// with details of other keys (checked by iterating the map): the price of
+// the lookup path's miss.
+func BenchmarkValidateDetails(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		details map[string]any
+	}{
+		{"constructor-details", map[string]any{"priority": 5}},
+		{"other-details", map[string]any{"region": "eu"}},
+		{"other-details-4", map[string]any{"region": "eu", "tenant": 42, "try": 1, "ratio": 0.5}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ev := event.Enqueued("job-42", "default", 5)
+			ev.Details = tc.details
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := ev.Validate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
