@@ -50,6 +50,45 @@ func (t *TimedStore) StoreBatch(ctx context.Context, events []event.JobEvent) er
 	return err
 }
 
+// timedPipeliner is TimedStore over a store that pipelines (jsstore with
+// fast-ingest batches): it forwards SendBatch, so that the logger keeps its
+// second call in flight through the decorator, and times each pipelined
+// batch from its send to the end of its wait.
+type timedPipeliner struct {
+	*TimedStore
+	p logger.Pipeliner
+}
+
+var _ logger.Pipeliner = timedPipeliner{}
+
+// Timed returns store wrapped in a TimedStore reporting to o, which is also
+// a logger.Pipeliner when store is one.
+func Timed(store logger.Store, o BatchObserver) logger.Store {
+	t := &TimedStore{Store: store, Observer: o}
+	if p, ok := store.(logger.Pipeliner); ok {
+		return timedPipeliner{TimedStore: t, p: p}
+	}
+	return t
+}
+
+// setNow replaces the clock, for tests.
+func (t *TimedStore) setNow(now func() time.Time) { t.now = now }
+
+// SendBatch implements logger.Pipeliner.
+func (t timedPipeliner) SendBatch(ctx context.Context, events []event.JobEvent, chained, more bool) func() error {
+	now := t.now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	wait := t.p.SendBatch(ctx, events, chained, more)
+	return func() error {
+		err := wait()
+		t.Observer.ObserveBatch(events, now().Sub(start), err)
+		return err
+	}
+}
+
 // SpillDir is where the logger spills below cfg.DataDir.
 func SpillDir(cfg config.Config) string { return filepath.Join(cfg.DataDir, "spill") }
 
@@ -90,7 +129,7 @@ var Module = fx.Module("eventlog",
 func New(p Params) (*logger.Logger, error) {
 	var store logger.Store = p.Store
 	if p.Observer != nil {
-		store = &TimedStore{Store: p.Store, Observer: p.Observer}
+		store = Timed(p.Store, p.Observer)
 	}
 	opts := Options(p.Config.Logger, p.Log)
 	if lk, ok := p.Store.(logger.Lookup); ok {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/naq-go/events/adapters/memstore"
 	"github.com/naq-go/events/domain/event"
+	"github.com/naq-go/events/domain/logger"
 )
 
 type observed struct {
@@ -49,4 +50,52 @@ func TestTimedStore(t *testing.T) {
 	n, err := store.Count(context.Background(), event.Filter{})
 	require.NoError(t, err)
 	assert.Equal(t, 2, n, "the decorator stores through")
+}
+
+// pipelining stores every batch and records the order of sends and waits.
+type pipelining struct {
+	steps []string
+}
+
+func (p *pipelining) StoreBatch(context.Context, []event.JobEvent) error { return nil }
+
+func (p *pipelining) SendBatch(_ context.Context, evs []event.JobEvent, chained, _ bool) func() error {
+	p.steps = append(p.steps, "send "+evs[0].JobID)
+	return func() error {
+		p.steps = append(p.steps, "wait "+evs[0].JobID)
+		if evs[0].JobID == "bad" {
+			return errors.New("lost")
+		}
+		return nil
+	}
+}
+
+// TestTimedForwardsPipelining: Timed over a logger.Pipeliner is one too
+// (the logger keeps its second call in flight through the decorator), and
+// each pipelined batch is observed once, when its wait returns, timed from
+// its send; over a plain store it is not a Pipeliner.
+func TestTimedForwardsPipelining(t *testing.T) {
+	clock := time.Unix(0, 0)
+	rec := &recorder{}
+	inner := &pipelining{}
+	ts := Timed(inner, rec)
+	ts.(interface{ setNow(func() time.Time) }).setNow(func() time.Time { clock = clock.Add(time.Millisecond); return clock })
+	p, ok := ts.(logger.Pipeliner)
+	require.True(t, ok, "Timed over a Pipeliner must forward SendBatch")
+	ctx := context.Background()
+	w1 := p.SendBatch(ctx, []event.JobEvent{event.Enqueued("a", "q", 1)}, false, true)
+	w2 := p.SendBatch(ctx, []event.JobEvent{event.Enqueued("bad", "q", 1), event.Enqueued("b", "q", 1)}, true, false)
+	assert.Empty(t, rec.calls, "nothing is observed before its wait")
+	require.NoError(t, w1())
+	require.EqualError(t, w2(), "lost")
+	assert.Equal(t, []string{"send a", "send bad", "wait a", "wait bad"}, inner.steps)
+	require.Len(t, rec.calls, 2)
+	assert.Equal(t, observed{1, 2 * time.Millisecond, nil}, rec.calls[0]) // send at 1 ms, wait ended at 3 ms
+	assert.Equal(t, 2, rec.calls[1].n)
+	assert.EqualError(t, rec.calls[1].err, "lost")
+
+	plain := memstore.New()
+	t.Cleanup(func() { assert.NoError(t, plain.Close()) })
+	_, ok = Timed(plain, rec).(logger.Pipeliner)
+	assert.False(t, ok, "over a store that does not pipeline, Timed must not claim to")
 }

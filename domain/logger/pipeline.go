@@ -16,7 +16,7 @@ import (
 // JetStream fast-ingest batch (gap mode "fail"), so that if anything of
 // the first is lost, nothing of the second is stored behind it.
 //
-// With WithPipelineDepth(2) (off by default) the flusher then keeps up to
+// With pipelining on (the default, WithPipelineDepth(2)) the flusher then keeps up to
 // two store calls in flight (pipeDepth): the
 // oldest (the head, held[:headN]) and one chained behind it
 // (held[headN:inN]), both a prefix of held. Results arrive and are applied
@@ -65,10 +65,11 @@ type Pipeliner interface {
 }
 
 // DefaultPipelineDepth is how many store calls may be in flight at once
-// by default: 1, pipelining off until the figures of docs/performance.md
-// show it pays (with it on, a second batch taken for a chained call is also
-// out of reach of the DropOldest policy while the store is down).
-const DefaultPipelineDepth = 1
+// by default: 2, pipelining on, since docs/performance.md shows it pays
+// (6 % more events/s over JetStream than one call, higher in 5 rounds of
+// 5). What it costs: while the store is down, the chained call's batch is
+// also taken off the queue and so out of reach of the DropOldest policy.
+const DefaultPipelineDepth = 2
 
 // pipeDepth is the most store calls in flight with a Pipeliner.
 const pipeDepth = 2
@@ -80,7 +81,13 @@ const pipeDepth = 2
 // a time, as with any other Store. With 2, while the store is down up to
 // two batches are taken off the queue and so out of reach of DropOldest.
 //
-// Default 1 (DefaultPipelineDepth: off). Range 1 or 2: any other value
+// A Store decorator sees only the StoreBatch calls: one that embeds a
+// Pipeliner (such as *jsstore.Store) and overrides only StoreBatch passes
+// SendBatch through and so is bypassed for every chained call; hold the
+// store in a field instead (the decorator is then no Pipeliner and the
+// depth is 1), or forward SendBatch too.
+//
+// Default 2 (DefaultPipelineDepth: on). Range 1 or 2: any other value
 // selects the default. Without a Pipeliner the depth is always 1.
 func WithPipelineDepth(n int) Option {
 	return func(c *config) {

@@ -171,12 +171,12 @@ func TestPipelineTwoInFlight(t *testing.T) {
 }
 
 // TestPipelineDepthOne: WithPipelineDepth decides whether a Pipeliner gets
-// a second call: 2 does, 1 and bad values (the default, 1) do not.
+// a second call: 2 and bad values (the default, 2) do, 1 does not.
 func TestPipelineDepthOne(t *testing.T) {
 	for _, tc := range []struct {
 		depth   int
 		chained bool
-	}{{1, false}, {2, true}, {7, false}, {0, false}} {
+	}{{1, false}, {2, true}, {7, true}, {0, true}} {
 		t.Run(fmt.Sprint(tc.depth), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				release := make(chan struct{})

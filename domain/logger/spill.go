@@ -23,8 +23,8 @@ var ErrSpillFull = errors.New("logger: spill full")
 
 // WithSpillLimit bounds the events waiting in the Spill: a spill write is
 // refused with ErrSpillFull while the Spill holds n or more (so it holds at
-// most n plus one batch, or two with WithPipelineDepth(2): the calls in
-// flight are spilled together). The bound keeps a long outage from growing
+// most n plus two batches with pipelining, the default, or one with
+// WithPipelineDepth(1): the calls in flight are spilled together). The bound keeps a long outage from growing
 // the disk, and the memory of a Spill that indexes its events (filestore
 // keeps about 250 bytes of index per event in memory: about 250 MB at the
 // default), without limit. The Logger itself remembers, for each spilled
