@@ -635,7 +635,11 @@ func (b *pbatch) wait(ctx context.Context, c *pcall) error {
 		case j >= c.sent:
 			c.errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, cause)
 		case seq <= b.confirmed:
-		case seq == b.denSeq:
+		case seq == b.denSeq, b.denSeq > 0 && seq > b.denSeq && c.den.denied(c.b.msgs[i].Subject):
+			// Refused for lack of permission: never stored, never will be.
+			// Every refused one after the first too, as dropDenied does for
+			// a plain batch, so that a batch of n refused events ends in
+			// one call, not n.
 			c.errs[i] = b.s.deniedError(ev, c.b.msgs[i].Subject)
 		case b.rejected != nil && seq == b.rejSeq && b.known:
 			c.errs[i] = fmt.Errorf("event %s (job %s, %s): %w", ev.ID, ev.JobID, ev.Type, b.rejected)

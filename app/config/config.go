@@ -92,6 +92,7 @@ type Logger struct {
 	MaxBuffer     int
 	Spill         bool // spill to DataDir/spill when NATS is unreachable
 	SpillMax      int  // events the spill holds at most (logger.WithSpillLimit)
+	PipelineDepth int  // store calls in flight, 1 or 2 (logger.WithPipelineDepth)
 }
 
 // HTTP is the API server.
@@ -153,6 +154,7 @@ func Default() Config {
 			MaxBuffer:     logger.DefaultMaxBufferSize,
 			Spill:         true,
 			SpillMax:      logger.DefaultSpillLimit,
+			PipelineDepth: logger.DefaultPipelineDepth,
 		},
 		HTTP:            HTTP{Addr: DefaultHTTPAddr, HTTPSecurity: HTTPSecurity{MaxStreams: DefaultMaxStreams}},
 		Log:             Log{Format: DefaultLogFormat, Level: DefaultLogLevel},
@@ -292,6 +294,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, getenv Getenv) error {
 	integer(&c.Logger.MaxBuffer, "max-buffer", "NAQ_MAX_BUFFER", "logger: events held in memory at most")
 	boolean(&c.Logger.Spill, "spill", "NAQ_SPILL", "logger: spill to disk when NATS is unreachable")
 	integer(&c.Logger.SpillMax, "spill-max-events", "NAQ_SPILL_MAX_EVENTS", "logger: events the spill holds at most (about 250 B of memory and the event's size on disk each)")
+	integer(&c.Logger.PipelineDepth, "pipeline-depth", "NAQ_PIPELINE_DEPTH", "logger: JetStream batches in flight, 2 (pipelined, in order) or 1 (one at a time: one batch, not two, out of reach of overflow while NATS is down)")
 
 	str(&c.HTTP.Addr, "http", "NAQ_HTTP_ADDR", "HTTP API listen address; empty disables it")
 	errs = append(errs, c.registerSecurityFlags(fs, getenv)...)
@@ -405,6 +408,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logger.BatchSize < 1 {
 		return fmt.Errorf("--batch-size %d: want at least 1", c.Logger.BatchSize)
+	}
+	if d := c.Logger.PipelineDepth; d != 1 && d != 2 {
+		return fmt.Errorf("--pipeline-depth %d: want 1 (one batch in flight) or 2 (pipelined)", d)
 	}
 	if c.Logger.SpillMax < 1 {
 		return fmt.Errorf("--spill-max-events %d: want at least 1", c.Logger.SpillMax)

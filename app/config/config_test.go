@@ -141,6 +141,7 @@ func TestValidate(t *testing.T) {
 		{"batch size", func(c *Config) { c.Logger.BatchSize = 0 }, "--batch-size 0"},
 		{"buffer", func(c *Config) { c.Logger.MaxBuffer = 10 }, "--max-buffer 10"},
 		{"spill max", func(c *Config) { c.Logger.SpillMax = 0 }, "--spill-max-events 0"},
+		{"pipeline depth", func(c *Config) { c.Logger.PipelineDepth = 3 }, "--pipeline-depth 3: want 1"},
 		{"flush interval", func(c *Config) { c.Logger.FlushInterval = 0 }, "--flush-interval"},
 		{"http", func(c *Config) { c.HTTP.Addr = "8080" }, `--http "8080"`},
 		{"http port", func(c *Config) { c.HTTP.Addr = ":99999" }, `--http ":99999"`},

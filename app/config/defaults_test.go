@@ -44,6 +44,7 @@ func TestDefaultsAgree(t *testing.T) {
 		{"flush interval", c.Logger.FlushInterval, logger.DefaultFlushInterval, 100 * time.Millisecond, nil},
 		{"max buffer", c.Logger.MaxBuffer, logger.DefaultMaxBufferSize, 20_000, nil},
 		{"spill max events", c.Logger.SpillMax, logger.DefaultSpillLimit, 1_000_000, nil},
+		{"pipeline depth", c.Logger.PipelineDepth, logger.DefaultPipelineDepth, 2, nil},
 		{"connect timeout", c.NATS.ConnectTimeout, config.DefaultConnectTimeout, 5 * time.Second, nil},
 		{"reconnect wait", c.NATS.ReconnectWait, nats.DefaultReconnectWait, 2 * time.Second, nil},
 		{"max reconnects", c.NATS.MaxReconnects, config.DefaultMaxReconnects, -1, nil},

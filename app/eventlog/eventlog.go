@@ -99,6 +99,7 @@ func Options(cfg config.Logger, log *slog.Logger) []logger.Option {
 		logger.WithFlushInterval(cfg.FlushInterval),
 		logger.WithMaxBufferSize(cfg.MaxBuffer),
 		logger.WithSpillLimit(cfg.SpillMax),
+		logger.WithPipelineDepth(cfg.PipelineDepth),
 		logger.WithSlog(log),
 	}
 }

@@ -3,6 +3,9 @@ package eventlog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/naq-go/events/adapters/memstore"
+	"github.com/naq-go/events/app/config"
+	"github.com/naq-go/events/app/shutdown"
 	"github.com/naq-go/events/domain/event"
 	"github.com/naq-go/events/domain/logger"
 )
@@ -98,4 +103,56 @@ func TestTimedForwardsPipelining(t *testing.T) {
 	t.Cleanup(func() { assert.NoError(t, plain.Close()) })
 	_, ok = Timed(plain, rec).(logger.Pipeliner)
 	assert.False(t, ok, "over a store that does not pipeline, Timed must not claim to")
+}
+
+// pipeStore is a memstore that pipelines (each SendBatch stores at once)
+// and counts its SendBatch calls. (The alias names the embedded field
+// mem: a field named Store would hide ports.Store's method of that name.)
+type pipeStore struct {
+	*mem
+	sends atomic.Int64
+}
+
+type mem = memstore.Store
+
+func (p *pipeStore) SendBatch(ctx context.Context, evs []event.JobEvent, _, _ bool) func() error {
+	p.sends.Add(1)
+	err := p.StoreBatch(ctx, evs)
+	return func() error { return err }
+}
+
+type countObserver struct{ batches atomic.Int64 }
+
+func (o *countObserver) ObserveBatch([]event.JobEvent, time.Duration, error) { o.batches.Add(1) }
+
+// TestNewPipelinesThroughTheObserver: the service's logger (New, with a
+// BatchObserver in the graph, as the metrics module puts one) pipelines
+// over a store that can, by default, and keeps one call in flight with
+// --pipeline-depth 1; every batch is observed either way.
+func TestNewPipelinesThroughTheObserver(t *testing.T) {
+	for _, tc := range []struct {
+		depth     int
+		pipelined bool
+	}{{config.Default().Logger.PipelineDepth, true}, {1, false}} {
+		t.Run(fmt.Sprint("depth ", tc.depth), func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Storage = config.StorageMemory
+			cfg.Logger.PipelineDepth = tc.depth
+			st := &pipeStore{mem: memstore.New()}
+			t.Cleanup(func() { assert.NoError(t, st.Close()) })
+			obs := &countObserver{}
+			seq := shutdown.New(shutdown.Order, slog.New(slog.DiscardHandler))
+			l, err := New(Params{Shutdown: seq, Config: cfg, Log: slog.New(slog.DiscardHandler), Store: st, Observer: obs})
+			require.NoError(t, err)
+			for i := range 3 {
+				require.NoError(t, l.LogSync(t.Context(), event.Enqueued(fmt.Sprint("job-", i), "q", 1)))
+			}
+			require.NoError(t, l.Close(t.Context()))
+			assert.Equal(t, tc.pipelined, st.sends.Load() > 0, "SendBatch calls: %d", st.sends.Load())
+			assert.EqualValues(t, 3, obs.batches.Load(), "every batch observed once")
+			n, err := st.Count(t.Context(), event.Filter{})
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+		})
+	}
 }

@@ -115,7 +115,7 @@ type config struct {
 	log              *slog.Logger
 	storeTimeout     time.Duration
 	lookup           Lookup
-	pipeDepth        int // WithPipelineDepth (pipeline.go); 0: the default
+	pipeDepth        int // WithPipelineDepth (pipeline.go)
 	spillLimit       int // WithSpillLimit (spill.go)
 }
 
@@ -131,6 +131,7 @@ func newConfig(opts []Option) config {
 		breakerThreshold: DefaultBreakerThreshold,
 		breakerCooldown:  DefaultBreakerCooldown,
 		storeTimeout:     DefaultStoreTimeout,
+		pipeDepth:        DefaultPipelineDepth,
 	}
 	for _, o := range opts {
 		if o != nil {

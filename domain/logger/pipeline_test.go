@@ -171,12 +171,13 @@ func TestPipelineTwoInFlight(t *testing.T) {
 }
 
 // TestPipelineDepthOne: WithPipelineDepth decides whether a Pipeliner gets
-// a second call: 2 and bad values (the default, 2) do, 1 does not.
+// a second call: 2, no option at all (-1 here: the default) and bad
+// values (which select the default) do, 1 does not.
 func TestPipelineDepthOne(t *testing.T) {
 	for _, tc := range []struct {
 		depth   int
 		chained bool
-	}{{1, false}, {2, true}, {7, true}, {0, true}} {
+	}{{1, false}, {2, true}, {7, true}, {0, true}, {-1, true}} {
 		t.Run(fmt.Sprint(tc.depth), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				release := make(chan struct{})
@@ -187,7 +188,11 @@ func TestPipelineDepthOne(t *testing.T) {
 					return nil
 				}}
 				p := &fakePipe{fakeStore: s, t: t}
-				l := newLogger(t, p, logger.WithBatchSize(5), logger.WithPipelineDepth(tc.depth))
+				opts := []logger.Option{logger.WithBatchSize(5)}
+				if tc.depth >= 0 {
+					opts = append(opts, logger.WithPipelineDepth(tc.depth))
+				}
+				l := newLogger(t, p, opts...)
 				for i := range 12 {
 					if err := l.Log(event.Enqueued(fmt.Sprint("job-", i), "q", 0)); err != nil {
 						t.Fatal(err)
