@@ -20,6 +20,13 @@
 // Store publishes one asynchronous publish per event instead and says so in
 // Health ("publish", "publish_fallback") and in a warning.
 //
+// SendBatch (logger.Pipeliner, which the logger uses by default) appends
+// consecutive calls to one open fast batch, each confirmed by the flow ack
+// covering its last message, so that a second call goes out while the
+// first awaits its acknowledgements and nothing of it can be stored behind
+// a lost message of the first (pipeline.go). A plain StoreBatch first ends
+// that batch.
+//
 // The fast-batch publisher is the package's own (fastpub.go), not
 // jetstreamext.NewFastPublisher of github.com/synadia-io/orbit.go (v0.3.2):
 // that one has the server's fast-batch error codes off by two (10203–10206

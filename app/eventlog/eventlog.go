@@ -21,9 +21,10 @@ import (
 	"github.com/naq-go/events/ports"
 )
 
-// BatchObserver is told about every StoreBatch call the logger makes: the
-// batch, how long the call took and its error. It must be fast and must not
-// retain events.
+// BatchObserver is told about every store call the logger makes (StoreBatch
+// and, pipelined, SendBatch): the batch, how long the call took (a
+// pipelined one from its send to its confirmation, overlapping the call
+// before it) and its error. It must be fast and must not retain events.
 type BatchObserver interface {
 	ObserveBatch(events []event.JobEvent, took time.Duration, err error)
 }

@@ -9,9 +9,8 @@
 //
 // Counters the domain keeps (logger.Stats, processor.Stats, nats.Statistics)
 // are read at scrape time, so they are never double-counted; only what the
-// domain does not measure — the latency of each StoreBatch call and the
-// stored events per type — is observed here, through
-// eventlog.TimedStore.
+// domain does not measure — the latency of each store call and the
+// stored events per type — is observed here, through eventlog.Timed.
 package metrics
 
 import (
@@ -52,12 +51,12 @@ func New() *Metrics {
 		reg: prometheus.NewRegistry(),
 		flush: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "logger", Name: "flush_duration_seconds",
-			Help:    "Duration of the logger's StoreBatch calls, by result (ok or error).",
+			Help:    "Duration of the logger's store calls, by result (ok or error); a pipelined call is timed from its send to its confirmation, so it overlaps the call before it.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms … 16 s
 		}, []string{"result"}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "logger", Name: "batch_events",
-			Help:    "Events per StoreBatch call.",
+			Help:    "Events per store call.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14), // 1 … 8192
 		}),
 		storedType: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -126,7 +126,7 @@ func checkTopMap(field string, m map[string]any, keys []string, size int) (int, 
 // value of another kind, a bad value) is false, and the caller checks m the
 // long way, which names the bad key. It exists for speed: on Go 1.26 merely
 // starting the iteration of a small map costs about 40 ns (its random start
-// included), a lookup of a short key about 7 ns, and the events the
+// included), a lookup of a short key about 7 ns, and most events the
 // constructors make have one or two known keys (see constructorDetails).
 // Sound because a map whose len is n and that holds n distinct given keys
 // holds nothing else.
@@ -154,9 +154,13 @@ func checkKnownKeys(m map[string]any, keys []string) (int, bool) {
 }
 
 // constructorDetails returns the details keys that the constructor of
-// events of type t sets (see constructors.go), in the order they are tried:
-// the shape Validate checks by lookup before it iterates. An event with
-// other details is checked all the same, by iteration.
+// events of type t usually sets (see constructors.go), in the order they
+// are tried: the shape Validate checks by lookup before it iterates. Nil
+// where the only value is not one the lookup path takes
+// (WaitingForDependencies' []string) or the type has no details; one of two
+// shapes where a key is optional (ScheduleDeactivated's reason). An event
+// with other details is checked all the same, by iteration. The keys of
+// each list are distinct, which the lookup path's soundness needs.
 // TestConstructorDetailsMatchConstructors keeps this list and the
 // constructors in step.
 func constructorDetails(t JobEventType) []string {

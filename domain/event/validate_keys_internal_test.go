@@ -16,7 +16,7 @@ import (
 func TestConstructorDetailsMatchConstructors(t *testing.T) {
 	err := errors.New("boom")
 	now := time.Now()
-	for _, e := range []JobEvent{
+	events := []JobEvent{
 		Enqueued("j", "q", 5), Dequeued("j", "q", "w"), Started("j", "w", "async"),
 		Completed("j", "w", time.Second), Failed("j", "w", err, time.Second, 2),
 		Cancelled("j", "why"), Cancelled("j", ""), Timeout("j", "w", time.Second),
@@ -26,7 +26,22 @@ func TestConstructorDetailsMatchConstructors(t *testing.T) {
 		ScheduleDeactivated("j", "s", ""), ScheduleDeactivated("j", "s", "done"),
 		WorkerAssigned("j", "w", "async"), WorkerReleased("j", "w"),
 		QueuePriorityChanged("j", 1, 2), QueueMoved("j", "a", "b"), TTLExpired("j", time.Second), TTLExtended("j", now),
-	} {
+	}
+	// Every type's constructor is here, so a new type cannot be left out.
+	covered := map[JobEventType]bool{}
+	for _, e := range events {
+		covered[e.Type] = true
+	}
+	for _, typ := range Types() {
+		if !covered[typ] {
+			t.Errorf("type %s: its constructor is not in this test", typ)
+		}
+		keys := constructorDetails(typ)
+		if len(slices.Compact(slices.Sorted(slices.Values(keys)))) != len(keys) {
+			t.Errorf("type %s: constructorDetails %v repeats a key; the lookup path needs distinct keys", typ, keys)
+		}
+	}
+	for _, e := range events {
 		var got []string
 		for k := range e.Details {
 			got = append(got, k)

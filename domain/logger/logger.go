@@ -15,8 +15,9 @@ import (
 //
 // Log validates an event, copies it into a bounded in-memory queue and
 // returns; it never blocks and never does I/O. One flusher goroutine takes
-// batches off the queue and hands them, one call at a time, to a store
-// goroutine that calls Store.StoreBatch (and Spill.Replay); writes to the
+// batches off the queue and hands them to a store goroutine that calls
+// Store.StoreBatch (and Spill.Replay), one call at a time, or up to two
+// with a Store that pipelines (see Pipeliner; on by default); writes to the
 // Spill go through a goroutine of their own, so that neither a stalled
 // store nor a stalled disk holds the flusher. While a call is in flight
 // the next batch fills up (group commit): a lone event is stored in about

@@ -171,7 +171,8 @@ func WithBatchSize(n int) Option {
 
 // WithFlushInterval sets the longest the flusher sleeps while events are
 // buffered. The logger starts a store call at once when the store is idle
-// and as soon as the previous call returns otherwise, so events normally
+// and as soon as the previous call returns otherwise (pipelined, as soon as
+// only one is in flight), so events normally
 // wait far less: the interval is an upper bound and a safety net against a
 // missed wake-up, not a delay.
 //

@@ -30,11 +30,11 @@ type Stats struct {
 	// (or Replayed) too.
 	FoundStored uint64
 
-	Batches       uint64 // StoreBatch calls made, replays included
-	FailedBatches uint64 // StoreBatch calls that did not store every event
+	Batches       uint64 // store calls made (StoreBatch and pipelined SendBatch), replays included
+	FailedBatches uint64 // store calls that did not store every event
 
 	BufferDepth  int  // events in memory not yet stored, InFlight included
-	InFlight     int  // events in the current StoreBatch call
+	InFlight     int  // events in the store calls in flight (two, pipelined)
 	SpillPending int  // events in the Spill waiting for replay, as last seen
 	BreakerOpen  bool // the circuit breaker holds calls back
 
