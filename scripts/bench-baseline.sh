@@ -62,7 +62,7 @@ start_server() {
 		fi
 		sleep 0.1
 	done
-	url=$(grep -m1 -o 'nats://[^"]*' "$ports_file")
+	url=$(grep -o 'nats://[^"]*' "$ports_file" | sed -n 1p)
 }
 
 url=${NAQ_BENCH_NATS_URL:-}

@@ -45,7 +45,7 @@ start_server() {
 		fi
 		sleep 0.1
 	done
-	url=$(grep -m1 -o 'nats://[^"]*' "$ports")
+	url=$(grep -o 'nats://[^"]*' "$ports" | sed -n 1p)
 }
 
 rss_kib() { # the smallest of 5 readings, a second apart

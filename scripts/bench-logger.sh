@@ -72,7 +72,7 @@ external)
 		fi
 		sleep 0.1
 	done
-	NAQ_BENCH_NATS_URL=$(grep -m1 -o 'nats://[^"]*' "$ports_file")
+	NAQ_BENCH_NATS_URL=$(grep -o 'nats://[^"]*' "$ports_file" | sed -n 1p)
 	export NAQ_BENCH_NATS_URL
 	echo "# one nats-server process for natscli and the Go benchmarks: $server_bin -a 127.0.0.1 -p -1 -js -sd DIR at $NAQ_BENCH_NATS_URL"
 	;;
