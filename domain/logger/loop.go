@@ -214,7 +214,10 @@ func (l *Logger) dispatchHead(now time.Time) {
 		return
 	}
 	check := l.lookupFor(f.held.evs[:n], f.held.sentAt[:n], now)
-	pipe := l.pipeFresh(n, check)
+	// A lone event with nothing queued behind it (a low rate) goes out
+	// plain, which answers sooner than an open fast batch lingering for a
+	// next call; anything more is pipelined.
+	pipe := l.pipeFresh(n, check) && (more || n > 1 || n == l.cfg.batchSize)
 	f.inN, f.inSpilt, f.inSince = n, false, now
 	f.pipe.headN, f.pipe.headPipe = n, pipe
 	var sentAt []time.Time

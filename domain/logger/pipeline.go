@@ -27,6 +27,10 @@ import (
 // everything newer, with the same IDs (the store de-duplicates what it
 // had stored after all).
 //
+// A head call of a lone event with nothing queued behind it (a low rate)
+// goes out with a plain StoreBatch, which answers sooner than an open fast
+// batch lingering for a next call; any other head call with SendBatch.
+//
 // Only plain calls are chained: fresh events from the queue (never sent,
 // so no lookup and no duplicate at the start of a batch), behind a head
 // that was itself sent with SendBatch, while the breaker is closed, no

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -117,13 +118,19 @@ func notWhole(err error) bool {
 // ends with every event once, in logged order.
 func TestPipelineTwoInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		first := make(chan struct{})
+		first, warm := make(chan struct{}), make(chan struct{})
+		warmUp := event.Enqueued("job-warm", "q", 0)
 		var calls sync.Map
+		var failed atomic.Bool
 		s := &fakeStore{respond: func(ctx context.Context, call int, evs []event.JobEvent) error {
 			if _, again := calls.LoadOrStore(evs[0].ID, true); again {
 				return nil
 			}
-			if call == 0 {
+			if evs[0].ID == warmUp.ID {
+				<-warm // holds the store while the 30 are logged
+				return nil
+			}
+			if failed.CompareAndSwap(false, true) {
 				<-first // the first batch's answer comes late, and is a failure
 				return fmt.Errorf("connection lost")
 			}
@@ -131,7 +138,14 @@ func TestPipelineTwoInFlight(t *testing.T) {
 		}}
 		p := &fakePipe{fakeStore: s, t: t}
 		l := newLogger(t, p, logger.WithBatchSize(10), logger.WithRetry(5, time.Millisecond, time.Millisecond), logger.WithPipelineDepth(2))
-		var ids []string
+		// A lone event goes out plain (nothing to chain behind it) and
+		// holds the store, so that the 30 are queued when it returns: full
+		// batches, which go out pipelined.
+		if err := l.Log(warmUp); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		ids := []string{warmUp.ID}
 		for i := range 30 {
 			e := event.Enqueued(fmt.Sprintf("job-%d", i%3), "q", 0)
 			ids = append(ids, e.ID)
@@ -139,12 +153,12 @@ func TestPipelineTwoInFlight(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		close(warm)
 		synctest.Wait()
 		if n := p.chainedSends(); n != 1 {
 			t.Fatalf("%d batches sent chained behind an outstanding one, want 1 (sends %+v)", n, p.sends)
 		}
-		// The flusher may take the first batch before all 30 are logged,
-		// so the sizes are read from what was sent.
+		// The sizes are read from what was sent.
 		p.mu.Lock()
 		sent := len(p.sends[0].ids) + len(p.sends[1].ids)
 		p.mu.Unlock()
@@ -161,7 +175,7 @@ func TestPipelineTwoInFlight(t *testing.T) {
 			t.Fatalf("stored %v, want every event once in logged order %v", got, ids)
 		}
 		st := l.Stats()
-		if st.Stored != 30 || st.FailedBatches != 2 || st.Retried == 0 {
+		if st.Stored != 31 || st.FailedBatches != 2 || st.Retried == 0 {
 			t.Errorf("stats %+v", st)
 		}
 		if p.most != 2 {
@@ -180,9 +194,12 @@ func TestPipelineDepthOne(t *testing.T) {
 	}{{1, false}, {2, true}, {7, true}, {0, true}, {-1, true}} {
 		t.Run(fmt.Sprint(tc.depth), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				release := make(chan struct{})
+				warm, release := make(chan struct{}), make(chan struct{})
 				s := &fakeStore{respond: func(ctx context.Context, call int, _ []event.JobEvent) error {
-					if call == 0 {
+					switch call {
+					case 0: // a lone event, sent plain: holds the store while the 12 are logged
+						<-warm
+					case 1: // the first full batch, held while the next may be chained
 						<-release
 					}
 					return nil
@@ -193,19 +210,24 @@ func TestPipelineDepthOne(t *testing.T) {
 					opts = append(opts, logger.WithPipelineDepth(tc.depth))
 				}
 				l := newLogger(t, p, opts...)
+				if err := l.Log(event.Enqueued("job-warm", "q", 0)); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
 				for i := range 12 {
 					if err := l.Log(event.Enqueued(fmt.Sprint("job-", i), "q", 0)); err != nil {
 						t.Fatal(err)
 					}
 				}
+				close(warm)
 				synctest.Wait()
 				if got := p.chainedSends() > 0; got != tc.chained {
 					t.Errorf("depth %d: chained = %v, want %v", tc.depth, got, tc.chained)
 				}
 				close(release)
 				closeOK(t, l)
-				if got := len(s.storedOnce()); got != 12 {
-					t.Errorf("stored %d of 12", got)
+				if got := len(s.storedOnce()); got != 13 {
+					t.Errorf("stored %d of 13", got)
 				}
 			})
 		})
@@ -344,7 +366,9 @@ func TestPipelinePartialSpillOfCallsInFlight(t *testing.T) {
 		})
 		var mu sync.Mutex
 		dropped := map[string]logger.DropReason{}
-		l := newLogger(t, p, logger.WithPipelineDepth(2), logger.WithBatchSize(2), logger.WithMaxBufferSize(8),
+		// Batches of one: every call is a full batch, so even a lone event
+		// goes out with SendBatch and the next is chained behind it.
+		l := newLogger(t, p, logger.WithPipelineDepth(2), logger.WithBatchSize(1), logger.WithMaxBufferSize(8),
 			logger.WithSpill(sp), logger.WithDropHandler(func(e event.JobEvent, r logger.DropReason) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -358,9 +382,8 @@ func TestPipelinePartialSpillOfCallsInFlight(t *testing.T) {
 		log(0)
 		eventually(t, "the head call", func() bool { return s.numCalls() == 1 })
 		log(1)
-		log(2)
 		eventually(t, "a chained call", func() bool { return p.chainedSends() == 1 })
-		for i := 3; i < 6; i++ { // the buffer's high-water mark: spill, the calls in flight first
+		for i := 2; i < 6; i++ { // the buffer's high-water mark: spill, the calls in flight first
 			log(i)
 		}
 		synctest.Wait()
@@ -390,6 +413,52 @@ func TestPipelinePartialSpillOfCallsInFlight(t *testing.T) {
 		}
 		if st.Dropped.Closed != uint64(len(dropped)) || len(dropped)+len(onDisk) != 6 || st.Stored != 0 {
 			t.Errorf("drop handler saw %d, spill holds %d of 6; stats %+v", len(dropped), len(onDisk), st)
+		}
+	})
+}
+
+// TestPipelineOnlyWhenBusy: a head call of a lone event with nothing
+// queued behind it (a low rate) is sent with a plain StoreBatch, which
+// answers sooner (no open fast batch to linger on); full batches go out
+// pipelined.
+func TestPipelineOnlyWhenBusy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		s := &fakeStore{respond: func(ctx context.Context, call int, _ []event.JobEvent) error {
+			if call == 1 {
+				<-release
+			}
+			return nil
+		}}
+		p := &fakePipe{fakeStore: s, t: t}
+		l := newLogger(t, p, logger.WithBatchSize(4))
+		if err := l.LogSync(t.Context(), ev(0)); err != nil {
+			t.Fatal(err)
+		}
+		p.mu.Lock()
+		lone := len(p.sends)
+		p.mu.Unlock()
+		if lone != 0 || s.numCalls() != 1 {
+			t.Fatalf("a lone event: %d SendBatch calls, %d calls in all; want a plain StoreBatch", lone, s.numCalls())
+		}
+		// The next call hangs: what is logged meanwhile fills full batches,
+		// which go out pipelined, the second chained behind the first.
+		if err := l.Log(ev(1)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for i := 2; i < 11; i++ {
+			if err := l.Log(ev(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(release)
+		closeOK(t, l)
+		if p.chainedSends() == 0 {
+			t.Error("full batches were not pipelined")
+		}
+		if got := len(s.storedOnce()); got != 11 {
+			t.Errorf("stored %d of 11", got)
 		}
 	})
 }
