@@ -71,10 +71,10 @@ type Pipeliner interface {
 // DefaultPipelineDepth is how many store calls may be in flight at once
 // by default: 2, pipelining on, since docs/performance.md shows it pays:
 // over JetStream it stored more events/s than one call in flight in 20 of
-// 23 paired rounds (four runs, median gains of 1.5–9 % per run). What it
-// costs: while the store is down, the chained call's batch is also taken
-// off the queue and so out of reach of the DropOldest policy; and p50
-// latency at 1 k events/s is a few hundredths of a millisecond higher.
+// 21 paired rounds (four runs, median gains of 5–9 % per run), at the same
+// latency at low rates (a lone event goes out plain). What it costs: while
+// the store is down, the chained call's batch is also taken off the queue
+// and so out of reach of the DropOldest policy.
 const DefaultPipelineDepth = 2
 
 // pipeDepth is the most store calls in flight with a Pipeliner.
