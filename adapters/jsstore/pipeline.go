@@ -3,6 +3,7 @@ package jsstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,7 +51,9 @@ import (
 //
 // When the Store publishes asynchronously (PublishAsync, or the fallback
 // after the server refused fast batches), SendBatch is StoreBatch: the
-// call completes before SendBatch returns, so nothing is pipelined.
+// call completes before SendBatch returns, so nothing is pipelined; a
+// chained call behind one that did not store every event is not sent
+// (sendAsync), as above.
 
 // pipeOutstanding is how many flow acks' worth of messages a pipelined
 // batch may have sent and not confirmed: two calls of 4 × flow.
@@ -95,6 +98,10 @@ var _ logger.Pipeliner = (*Store)(nil)
 type pipeline struct {
 	mu  sync.Mutex // serializes SendBatch calls and the closing by StoreBatch
 	cur *pbatch
+	// asyncShort: the last SendBatch answered on the asynchronous path did
+	// not store every event (rejections aside); a chained call behind it
+	// is not sent.
+	asyncShort bool
 }
 
 // pcall is one SendBatch call on a pipelined batch.
@@ -157,7 +164,7 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 		return done(nil)
 	}
 	if !s.pub.fast.Load() {
-		return done(s.StoreBatch(ctx, events))
+		return done(s.sendAsync(ctx, events, chained))
 	}
 	c := &pcall{events: events, errs: make([]error, len(events)), done: make(chan struct{}), den: s.newDenials()}
 	maxPayload := s.nc.MaxPayload()
@@ -184,6 +191,58 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 	}
 	b.send(ctx, c, more)
 	return func() error { return b.wait(ctx, c) }
+}
+
+// sendAsync is SendBatch when the Store publishes asynchronously: the call
+// completes before SendBatch returns, so nothing is pipelined. A chained
+// call behind one that did not store every event (here, or on the fast
+// batch still open when the Store fell back) is not sent: its events
+// certainly are not stored (logger.ErrNotSent), so that they cannot land
+// before the failed ones' retry.
+func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained bool) error {
+	if chained {
+		s.pipe.mu.Lock()
+		short := s.pipe.asyncShort
+		if b := s.pipe.cur; b != nil && !short {
+			b.mu.Lock()
+			short = !b.over || b.confirmed != b.sent
+			b.mu.Unlock()
+		}
+		s.pipe.mu.Unlock()
+		if short {
+			errs := make([]error, len(events))
+			for i := range events {
+				ev := &events[i]
+				errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w: the batch before it was not wholly stored",
+					ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, ports.ErrUnavailable)
+			}
+			return batchError(errs)
+		}
+	}
+	err := s.StoreBatch(ctx, events)
+	s.pipe.mu.Lock()
+	s.pipe.asyncShort = !storedOrRejected(err)
+	s.pipe.mu.Unlock()
+	return err
+}
+
+// storedOrRejected reports whether err, a StoreBatch error, leaves no
+// event of the batch to retry: nil, or a *BatchError whose errors are all
+// permanent rejections (event.ErrInvalid).
+func storedOrRejected(err error) bool {
+	if err == nil {
+		return true
+	}
+	be, ok := errors.AsType[*logger.BatchError](err)
+	if !ok {
+		return false
+	}
+	for _, e := range be.Errs {
+		if e != nil && !errors.Is(e, event.ErrInvalid) {
+			return false
+		}
+	}
+	return true
 }
 
 // fail fails every valid event of c as not sent.
@@ -548,6 +607,9 @@ func (b *pbatch) checkDenied() bool {
 // handle applies one answer of the server. b.mu held.
 func (b *pbatch) handle(m *nats.Msg) {
 	s := b.s
+	if m.Sub != b.sub {
+		return // not this batch's (its channel is recycled: see replyChans)
+	}
 	if status := m.Header.Get("Status"); status != "" {
 		if status == "503" {
 			b.end(fmt.Errorf("fast batch %s: %w: no responders (is the stream %s there?): %w", b.id, ports.ErrUnavailable, s.cfg.stream, nats.ErrNoResponders), false)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
@@ -126,4 +127,42 @@ func TestPipelinedAsyncFallback(t *testing.T) {
 	require.NoError(t, w1())
 	require.NoError(t, w2())
 	assert.Equal(t, append(ids(a), ids(b)...), streamIDs(t, f.st))
+}
+
+// TestPipelinedAsyncChainedBehindAFailure: on the asynchronous path
+// SendBatch completes at once, so the logger's chained call comes after
+// the head's outcome is decided; when the head did not store every event,
+// the chained call must not be sent (ErrNotSent for each), else its events
+// would land before the head's retry. Here the head fails because the
+// stream is gone, which is back by the time the chained call comes: sent,
+// it would be stored.
+func TestPipelinedAsyncChainedBehindAFailure(t *testing.T) {
+	f := setup(t, jsstore.WithPublishMode(jsstore.PublishAsync), jsstore.WithAckTimeout(2*time.Second))
+	js, err := jetstream.New(f.nc)
+	require.NoError(t, err)
+	stream, err := js.Stream(t.Context(), f.st.StreamName())
+	require.NoError(t, err)
+	cfg := stream.CachedInfo().Config
+	require.NoError(t, js.DeleteStream(t.Context(), cfg.Name))
+
+	head, chained, later := events("job-af", 5), events("job-af", 5), events("job-af", 5)
+	w1 := f.st.SendBatch(t.Context(), head, false, true)
+	require.Error(t, w1(), "the head is published to a stream that is gone")
+	_, err = js.CreateStream(t.Context(), cfg)
+	require.NoError(t, err)
+
+	err = f.st.SendBatch(t.Context(), chained, true, false)()
+	be, ok := errors.AsType[*logger.BatchError](err)
+	require.True(t, ok, "a BatchError, got %v", err)
+	require.Len(t, be.Errs, len(chained))
+	for i, e := range be.Errs {
+		assert.ErrorIs(t, e, logger.ErrNotSent, "chained event %d", i)
+	}
+	assert.Empty(t, streamIDs(t, f.st), "nothing of the chained call is stored")
+
+	// Not chained: the caller knows the earlier outcomes and retries in
+	// order; that call is sent.
+	require.NoError(t, f.st.SendBatch(t.Context(), append(head, chained...), false, true)())
+	require.NoError(t, f.st.SendBatch(t.Context(), later, true, false)(), "chained behind a whole call")
+	assert.Equal(t, append(append(ids(head), ids(chained)...), ids(later)...), streamIDs(t, f.st))
 }

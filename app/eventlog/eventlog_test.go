@@ -110,14 +110,25 @@ func TestTimedForwardsPipelining(t *testing.T) {
 // mem: a field named Store would hide ports.Store's method of that name.)
 type pipeStore struct {
 	*mem
-	sends atomic.Int64
+	sends   atomic.Int64
+	calls   atomic.Int64
+	started chan struct{} // closed when the first StoreBatch starts
+	hold    chan struct{} // the first StoreBatch waits for it
+}
+
+func (p *pipeStore) StoreBatch(ctx context.Context, evs []event.JobEvent) error {
+	if p.calls.Add(1) == 1 {
+		close(p.started)
+		<-p.hold
+	}
+	return p.mem.StoreBatch(ctx, evs)
 }
 
 type mem = memstore.Store
 
 func (p *pipeStore) SendBatch(ctx context.Context, evs []event.JobEvent, _, _ bool) func() error {
 	p.sends.Add(1)
-	err := p.StoreBatch(ctx, evs)
+	err := p.mem.StoreBatch(ctx, evs)
 	return func() error { return err }
 }
 
@@ -138,21 +149,26 @@ func TestNewPipelinesThroughTheObserver(t *testing.T) {
 			cfg := config.Default()
 			cfg.Storage = config.StorageMemory
 			cfg.Logger.PipelineDepth = tc.depth
-			st := &pipeStore{mem: memstore.New()}
+			st := &pipeStore{mem: memstore.New(), started: make(chan struct{}), hold: make(chan struct{})}
 			t.Cleanup(func() { assert.NoError(t, st.Close()) })
 			obs := &countObserver{}
 			seq := shutdown.New(shutdown.Order, slog.New(slog.DiscardHandler))
 			l, err := New(Params{Shutdown: seq, Config: cfg, Log: slog.New(slog.DiscardHandler), Store: st, Observer: obs})
 			require.NoError(t, err)
-			for i := range 3 {
-				require.NoError(t, l.LogSync(t.Context(), event.Enqueued(fmt.Sprint("job-", i), "q", 1)))
+			// A lone event goes out plain and holds the store; the burst
+			// logged meanwhile is one batch of 5, pipelined by default.
+			require.NoError(t, l.Log(event.Enqueued("job-lone", "q", 1)))
+			<-st.started
+			for i := range 5 {
+				require.NoError(t, l.Log(event.Enqueued(fmt.Sprint("job-", i), "q", 1)))
 			}
+			close(st.hold)
 			require.NoError(t, l.Close(t.Context()))
 			assert.Equal(t, tc.pipelined, st.sends.Load() > 0, "SendBatch calls: %d", st.sends.Load())
-			assert.EqualValues(t, 3, obs.batches.Load(), "every batch observed once")
+			assert.EqualValues(t, 2, obs.batches.Load(), "every batch observed once")
 			n, err := st.Count(t.Context(), event.Filter{})
 			require.NoError(t, err)
-			assert.Equal(t, 3, n)
+			assert.Equal(t, 6, n)
 		})
 	}
 }
