@@ -326,3 +326,30 @@ func redactUserinfo(p string) string {
 
 // Redact hides the passwords and tokens of a NATS URL list, for output.
 func Redact(urls string) string { return redact(urls) }
+
+// CloseAndWait closes nc and waits, at most d, until its closed handler
+// has run. nats.go runs a connection's callbacks one after the other on one
+// goroutine, so by then the warnings of errors reported before it (a
+// permission violation, which the command may already have acted on) are
+// written: a command that prints its own error after closing prints it
+// last. A connection closed already returns at once.
+func CloseAndWait(nc *nats.Conn, d time.Duration) {
+	if nc.IsClosed() {
+		return
+	}
+	done := make(chan struct{})
+	prev := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		close(done)
+	})
+	nc.Close()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}

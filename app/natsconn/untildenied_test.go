@@ -45,3 +45,43 @@ func TestUntilDenied(t *testing.T) {
 	require.NoError(t, err, "an allowed request is answered")
 	assert.Equal(t, "hi", string(msg.Data))
 }
+
+// TestCloseAndWait: once CloseAndWait returns, the callbacks of errors
+// reported before the close have run to their end (here a slow error
+// handler, as a warning being written), and the connection's own closed
+// handler too; on a closed connection it returns at once.
+func TestCloseAndWait(t *testing.T) {
+	_, nc := connectLimited(t, &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{"ok.>", "_INBOX.>"}},
+	}, "close and wait test")
+	var steps []string // written by nats.go's callback goroutine, read after it is done
+	seen := make(chan struct{}, 1)
+	prevErr := nc.ErrorHandler()
+	nc.SetErrorHandler(func(c *nats.Conn, s *nats.Subscription, err error) {
+		prevErr(c, s, err)
+		select {
+		case seen <- struct{}{}:
+		default:
+		}
+		time.Sleep(100 * time.Millisecond) // a slow writer of the warning, not a wait for something
+		steps = append(steps, "error")
+	})
+	prevClosed := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		prevClosed(c)
+		steps = append(steps, "closed")
+	})
+	require.NoError(t, nc.Publish("no.service", []byte("x")))
+	require.NoError(t, nc.Flush())
+	select {
+	case <-seen:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the refusal was not reported")
+	}
+	CloseAndWait(nc, 5*time.Second)
+	assert.Equal(t, []string{"error", "closed"}, steps, "both callbacks done, in order, when CloseAndWait returns")
+
+	start := time.Now()
+	CloseAndWait(nc, 5*time.Second)
+	assert.Less(t, time.Since(start), time.Second, "a closed connection returns at once")
+}

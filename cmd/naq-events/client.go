@@ -156,7 +156,9 @@ func (c *client) adoptStream(ctx context.Context, nc *nats.Conn) error {
 
 func (s *session) close() {
 	_ = s.store.Close()
-	s.nc.Close()
+	// Waits for the connection's callbacks, so that a warning they log
+	// (a permission refusal) comes before the command's own last line.
+	natsconn.CloseAndWait(s.nc, time.Second)
 }
 
 // newLogger returns a logger over the session's store that waits for room
