@@ -146,6 +146,7 @@ type pbatch struct {
 	rejected  error // the server refused message rejectedSeq itself
 	rejSeq    int
 	denSeq    int      // the server refused the publish of this seq (permissions), 0 if none
+	short     bool     // a call stopped before sending all of its events
 	calls     []*pcall // unresolved, oldest first
 	lastNews  time.Time
 	lastSend  time.Time
@@ -205,7 +206,7 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 		short := s.pipe.asyncShort
 		if b := s.pipe.cur; b != nil && !short {
 			b.mu.Lock()
-			short = !b.over || b.confirmed != b.sent
+			short = !b.whole()
 			b.mu.Unlock()
 		}
 		s.pipe.mu.Unlock()
@@ -279,7 +280,7 @@ func (s *Store) pipeBatch(ctx context.Context, chained bool, n int) (*pbatch, er
 			}
 			t.Stop()
 			b.mu.Lock()
-			over, whole, err := b.over, b.over && b.confirmed == b.sent, b.err
+			over, whole, err := b.over, b.whole(), b.err
 			state := fmt.Sprintf("sent %d, confirmed %d, commit at %d, waited for %s", b.sent, b.confirmed, b.commitAt, waited)
 			b.mu.Unlock()
 			if !whole {
@@ -384,10 +385,13 @@ func (b *pbatch) send(ctx context.Context, c *pcall, more bool) {
 	b.lastSend = time.Now()
 	switch {
 	case stop != nil:
-		// The rest of c is not sent: nothing may follow it in this batch.
+		// The rest of c is not sent: nothing may follow it in this batch,
+		// nor a chained call behind it in the next (short: the commit's
+		// count will match what was sent, which alone reads as whole).
 		if b.err == nil {
 			b.err = stop
 		}
+		b.short = true
 		b.commit()
 	case !more:
 		b.sealed = true // the last message committed
@@ -451,6 +455,11 @@ func (b *pbatch) commit() {
 	b.commitAt = b.sent + 1
 	_ = b.s.nc.PublishRequest(b.subj, b.prefix+strconv.Itoa(b.commitAt)+".3.$FI", nil)
 }
+
+// whole reports whether the batch is over with every event of its calls
+// stored: all it sent is confirmed and no call stopped short of sending
+// all of its own. b.mu held.
+func (b *pbatch) whole() bool { return b.over && b.confirmed == b.sent && !b.short }
 
 // end marks the batch over with err (nil: whole). b.mu held.
 func (b *pbatch) end(err error, known bool) {
