@@ -423,10 +423,13 @@ func TestPipelinePartialSpillOfCallsInFlight(t *testing.T) {
 // pipelined.
 func TestPipelineOnlyWhenBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		release := make(chan struct{})
+		release, release2 := make(chan struct{}), make(chan struct{})
 		s := &fakeStore{respond: func(ctx context.Context, call int, _ []event.JobEvent) error {
-			if call == 1 {
+			switch call {
+			case 1: // a lone event, sent plain: holds the store while 9 are logged
 				<-release
+			case 2: // the first full batch: held while the next is chained behind it
+				<-release2
 			}
 			return nil
 		}}
@@ -453,10 +456,12 @@ func TestPipelineOnlyWhenBusy(t *testing.T) {
 			}
 		}
 		close(release)
-		closeOK(t, l)
+		synctest.Wait()
 		if p.chainedSends() == 0 {
 			t.Error("full batches were not pipelined")
 		}
+		close(release2)
+		closeOK(t, l)
 		if got := len(s.storedOnce()); got != 11 {
 			t.Errorf("stored %d of 11", got)
 		}
