@@ -494,7 +494,7 @@ func (s *Store) storeFast(ctx context.Context, events []event.JobEvent) error {
 			if maybe[i] {
 				errs[i] = fmt.Errorf("event %s (job %s, %s) not confirmed stored: %w", ev.ID, ev.JobID, ev.Type, lastErr)
 			} else {
-				errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, lastErr)
+				errs[i] = notSent(ev, lastErr)
 			}
 		}
 	}

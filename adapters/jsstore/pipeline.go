@@ -212,10 +212,9 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 		s.pipe.mu.Unlock()
 		if short {
 			errs := make([]error, len(events))
+			cause := fmt.Errorf("%w: the batch before it was not wholly stored", ports.ErrUnavailable)
 			for i := range events {
-				ev := &events[i]
-				errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w: the batch before it was not wholly stored",
-					ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, ports.ErrUnavailable)
+				errs[i] = notSent(&events[i], cause)
 			}
 			return batchError(errs)
 		}
@@ -246,11 +245,16 @@ func storedOrRejected(err error) bool {
 	return true
 }
 
+// notSent is the error of event ev, certainly not stored, because of cause.
+func notSent(ev *event.JobEvent, cause error) error {
+	return fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, cause)
+}
+
 // fail fails every valid event of c as not sent.
 func (c *pcall) fail(err error) {
 	for _, i := range c.idx {
 		ev := &c.events[i]
-		c.errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, err)
+		c.errs[i] = notSent(ev, err)
 	}
 }
 
@@ -734,7 +738,7 @@ func (b *pbatch) wait(ctx context.Context, c *pcall) error {
 		ev := &c.events[i]
 		switch {
 		case j >= c.sent:
-			c.errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, cause)
+			c.errs[i] = notSent(ev, cause)
 		case seq <= b.confirmed:
 		case seq == b.denSeq, b.denSeq > 0 && seq > b.denSeq && c.den.denied(c.b.msgs[i].Subject):
 			// Refused for lack of permission: never stored, never will be.
@@ -745,7 +749,7 @@ func (b *pbatch) wait(ctx context.Context, c *pcall) error {
 		case b.rejected != nil && seq == b.rejSeq && b.known:
 			c.errs[i] = fmt.Errorf("event %s (job %s, %s): %w", ev.ID, ev.JobID, ev.Type, b.rejected)
 		case b.known:
-			c.errs[i] = fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, cause)
+			c.errs[i] = notSent(ev, cause)
 		default:
 			c.errs[i] = fmt.Errorf("event %s (job %s, %s) not confirmed stored: %w", ev.ID, ev.JobID, ev.Type, cause)
 		}

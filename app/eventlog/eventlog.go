@@ -41,14 +41,18 @@ var _ logger.Store = (*TimedStore)(nil)
 
 // StoreBatch implements logger.Store.
 func (t *TimedStore) StoreBatch(ctx context.Context, events []event.JobEvent) error {
-	now := t.now
-	if now == nil {
-		now = time.Now
-	}
-	start := now()
+	start := t.clock()
 	err := t.Store.StoreBatch(ctx, events)
-	t.Observer.ObserveBatch(events, now().Sub(start), err)
+	t.Observer.ObserveBatch(events, t.clock().Sub(start), err)
 	return err
+}
+
+// clock is the time now, from the clock tests set or time.Now.
+func (t *TimedStore) clock() time.Time {
+	if t.now == nil {
+		return time.Now()
+	}
+	return t.now()
 }
 
 // timedPipeliner is TimedStore over a store that pipelines (jsstore with
@@ -77,15 +81,11 @@ func (t *TimedStore) setNow(now func() time.Time) { t.now = now }
 
 // SendBatch implements logger.Pipeliner.
 func (t timedPipeliner) SendBatch(ctx context.Context, events []event.JobEvent, chained, more bool) func() error {
-	now := t.now
-	if now == nil {
-		now = time.Now
-	}
-	start := now()
+	start := t.clock()
 	wait := t.p.SendBatch(ctx, events, chained, more)
 	return func() error {
 		err := wait()
-		t.Observer.ObserveBatch(events, now().Sub(start), err)
+		t.Observer.ObserveBatch(events, t.clock().Sub(start), err)
 		return err
 	}
 }
