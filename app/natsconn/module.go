@@ -64,7 +64,15 @@ func Drain(ctx context.Context, nc *nats.Conn) error {
 		return nil
 	}
 	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	// Chained, not replaced: the handler Connect set removes nc from the
+	// permission registry and logs why an unexpected close happened.
+	prev := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if prev != nil {
+			prev(c)
+		}
+		close(closed)
+	})
 	if nc.IsClosed() { // closed between the check and the handler
 		return nil
 	}

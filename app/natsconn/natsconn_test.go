@@ -161,8 +161,14 @@ func TestConnectAndDrain(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	_, registered := registry.Load(nc)
+	require.True(t, registered, "Connect registers the connection for its permission denials")
 	require.NoError(t, Drain(ctx, nc))
 	assert.True(t, nc.IsClosed())
+	// Drain chains the handler Connect set rather than replacing it: nats.go
+	// runs the closed handler on its callback goroutine, so poll for it.
+	assert.Eventually(t, func() bool { _, ok := registry.Load(nc); return !ok }, 5*time.Second, 5*time.Millisecond,
+		"the connection's own closed handler ran: it left the permission registry")
 	assert.NoError(t, Drain(ctx, nc), "draining a closed connection is a no-op")
 }
 
