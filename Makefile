@@ -130,6 +130,11 @@ bench-logger: natscli nats-server ## logger vs natscli on one nats-server proces
 	scripts/bench-logger.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS) $(BENCH_ROUNDS) 2>&1 | tee $$out; \
 	echo "saved in $$out"
 
+.PHONY: bench-server-profile
+bench-server-profile: natscli nats-server ## nats-server's CPU per message and CPU profile under natscli fast+dedup and under the logger (600000 messages, 2 rounds)
+	@mkdir -p $(BENCH_RESULTS)
+	OUT=$(BENCH_RESULTS)/server-profile-$$(date +%Y%m%d-%H%M%S) scripts/bench-server-profile.sh $(NATS_SERVER_BIN) $(NATSCLI) 600000 2
+
 .PHONY: bench-baseline
 bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server
 	scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS)
