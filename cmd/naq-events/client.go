@@ -88,13 +88,16 @@ func (c *client) open(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	since := time.Now() // a permission refused from here on explains a failure (natsconn.Explain)
+	// closeConn waits for the connection's callbacks, so that the warning of
+	// a refusal comes before the error the command prints last.
+	closeConn := func() { natsconn.CloseAndWait(nc, time.Second) }
 	if err := c.adoptStream(ctx, nc); err != nil {
-		nc.Close()
+		closeConn()
 		return nil, err
 	}
 	store, err := storage.Open(ctx, c.cfg, nc)
 	if errors.Is(err, natsconn.ErrPermission) {
-		nc.Close()
+		closeConn()
 		return nil, err // storage.Open has named the refusal and its fix
 	}
 	if err != nil {
@@ -103,7 +106,7 @@ func (c *client) open(ctx context.Context) (*session, error) {
 			hint = "check the stream flags (--stream, --max-age, --replicas …)"
 		}
 		err = natsconn.Explain(nc, since, fmt.Errorf("%w (NATS at %s); %s", err, natsconn.Redact(nc.ConnectedUrl()), hint))
-		nc.Close()
+		closeConn()
 		return nil, err
 	}
 	return &session{nc: nc, store: store}, nil
