@@ -2,6 +2,7 @@ package writepath_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -178,4 +179,65 @@ func TestPipelinedOffStillInOrder(t *testing.T) {
 	require.NoError(t, logThrough(l, evs))
 	closeLogger(t, l)
 	checkExactlyOnceInOrder(t, readBack(t, watch, st.StreamName()), evs)
+}
+
+// TestPipelinedCallStoppedMidSendRefusesTheChainedCall: the server stores
+// what it gets, but its answers are muted from the first message of the
+// batch on, so a pipelined call of 6000 events runs out of flow window
+// after 4000 (8 windows of 500) and its ctx ends while it waits for room.
+// It commits what it sent and ends short. Once the answers flow again,
+// the server has confirmed every message sent: only the short mark tells
+// that the call's last 2000 events were never sent. The call chained
+// behind it must not be sent (they would land before those 2000 are
+// retried): the stream holds exactly the first 4000, in order.
+func TestPipelinedCallStoppedMidSendRefusesTheChainedCall(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
+	require.NoError(t, err)
+	t.Cleanup(srv.Shutdown)
+	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
+	// An ack timeout well beyond the mute: the batch must not end on silence.
+	st := newStore(t, connect(t, p.url()), jsstore.WithAckTimeout(30*time.Second))
+	watch := connect(t, srv.ClientURL())
+	const head, sent = 6000, 4000
+	evs := makeEvents(head + batch)
+	p.muteWhen(func(reply string) bool { return strings.HasSuffix(reply, ".fail.1.0.$FI") })
+	committed := p.when(func(reply string) bool { return strings.HasSuffix(reply, fmt.Sprintf(".fail.%d.3.$FI", sent+1)) })
+
+	ctx1, cancel1 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel1()
+	start := time.Now()
+	wait1 := st.SendBatch(ctx1, evs[:head], false, true)
+	t.Logf("the head call returned after %v", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-committed: // the end-of-batch commit at 4001 is on its way
+	case <-time.After(30 * time.Second):
+		t.Fatal("the head call sent no end-of-batch commit after message 4000")
+	}
+	p.release()
+	p.unmute()
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	err2 := st.SendBatch(ctx2, evs[head:], true, false)()
+	be, ok := errors.AsType[*logger.BatchError](err2)
+	require.True(t, ok, "the chained call fails per event: %v", err2)
+	require.Len(t, be.Errs, batch)
+	for i, e := range be.Errs {
+		require.ErrorIs(t, e, logger.ErrNotSent, "chained event %d", i)
+	}
+	require.ErrorContains(t, err2, "ended short, not sending the batch chained behind it")
+
+	err1 := wait1()
+	be, ok = errors.AsType[*logger.BatchError](err1)
+	require.True(t, ok, "the head call fails per event: %v", err1)
+	require.Len(t, be.Errs, head)
+	for i := sent; i < head; i++ {
+		require.ErrorIs(t, be.Errs[i], logger.ErrNotSent, "head event %d", i)
+	}
+	for i := range sent {
+		if e := be.Errs[i]; e != nil {
+			require.NotErrorIs(t, e, logger.ErrNotSent, "head event %d was sent", i)
+		}
+	}
+	checkExactlyOnceInOrder(t, readBack(t, watch, st.StreamName()), evs[:sent])
 }

@@ -12,8 +12,9 @@ import (
 
 // proxy forwards NATS client connections to a server. It can cut every
 // connection it carries (the client sees a disconnect and reconnects through
-// it) and drop one fast-batch publish on the way to the server (a lost
-// message: the server sees a gap).
+// it), drop one fast-batch publish on the way to the server (a lost
+// message: the server sees a gap), and mute the server's answers (the
+// server stores what it gets; the client hears nothing until unmute).
 type proxy struct {
 	ln     net.Listener
 	target string
@@ -23,7 +24,9 @@ type proxy struct {
 	drop  func(reply string) bool // drops the publish when true; once
 	watch func(reply string) bool // closes seen when true; once
 	seen  chan struct{}
-	hold  chan struct{} // forwarding waits for it after seen closes
+	hold  chan struct{}           // forwarding waits for it after seen closes
+	mute  func(reply string) bool // sets muted before forwarding the publish when true; once
+	muted chan struct{}           // server → client waits for it while set
 	wg    sync.WaitGroup
 }
 
@@ -82,8 +85,42 @@ func (p *proxy) cut() {
 	p.conns = nil
 }
 
+// muteWhen makes the proxy stop passing the server's answers to the
+// client just before it forwards a publish whose reply subject fn accepts:
+// no answer to that publish or to any after it reaches the client until
+// unmute. Client → server goes on.
+func (p *proxy) muteWhen(fn func(reply string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mute = fn
+}
+
+// unmute passes on, in order, what the server said while muted.
+func (p *proxy) unmute() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.muted != nil {
+		close(p.muted)
+		p.muted = nil
+	}
+}
+
+// gate returns when server → client may go on.
+func (p *proxy) gate() {
+	p.mu.Lock()
+	m := p.muted
+	p.mu.Unlock()
+	if m != nil {
+		<-m
+	}
+}
+
 func (p *proxy) close() {
 	p.release()
+	p.unmute()
+	p.mu.Lock()
+	p.mute = nil
+	p.mu.Unlock()
 	_ = p.ln.Close()
 	p.cut()
 	p.wg.Wait()
@@ -105,9 +142,21 @@ func (p *proxy) accept() {
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go func() { // server → client: as it is
+		go func() { // server → client: as it is, unless muted
 			defer p.wg.Done()
-			_, _ = io.Copy(c, s)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := s.Read(buf)
+				if n > 0 {
+					p.gate()
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
 			_ = c.Close()
 		}()
 		go func() { // client → server: frame by frame
@@ -152,6 +201,9 @@ func (p *proxy) forward(dst io.Writer, src io.Reader) {
 			p.mu.Lock()
 			if p.drop != nil && p.drop(reply) {
 				p.drop, dropped = nil, true
+			}
+			if !dropped && p.mute != nil && p.mute(reply) {
+				p.mute, p.muted = nil, make(chan struct{})
 			}
 			if !dropped && p.watch != nil && p.watch(reply) {
 				signal, hold, p.watch = p.seen, p.hold, nil
