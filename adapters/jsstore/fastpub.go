@@ -259,6 +259,12 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 				if r.confirmed < r.sent && r.err == nil {
 					r.err = fmt.Errorf("fast batch %s: %w: the server stored %d of %d (a gap: a message was lost on the way)", id, ports.ErrUnavailable, r.confirmed, r.sent)
 				}
+			case a.Error != nil && a.Error.ErrorCode == errCodeBatchUnknownID && !r.known && r.confirmed == 0 && r.sent > 0 && den.denied(b.msgs[idx[0]].Subject):
+				// The server refused the first message for lack of
+				// permission, so it never had the batch: nothing of it is
+				// stored (dropDenied fails the refused ones for good).
+				r.err = fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", id, ports.ErrUnavailable, a.Error)
+				r.known, over = true, true
 			case a.Error != nil && a.Error.ErrorCode == errCodeBatchUnknownID:
 				if !r.known {
 					r.err = fmt.Errorf("fast batch %s: %w: the server no longer knows the batch (restarted?): %w", id, ports.ErrUnavailable, a.Error)

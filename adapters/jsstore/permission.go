@@ -29,13 +29,15 @@ var ErrPermission = fmt.Errorf("jsstore: NATS publish permission denied: %w", po
 // WithPublishDenied sets how StoreBatch learns that the NATS server refused
 // a publish for lack of permission: fn(subject, since) reports whether the
 // server refused a publish to subject at or after since. It is called
-// after a publish of the batch failed or while its acknowledgements are
-// late, from the goroutine calling StoreBatch, and every few milliseconds
-// while a JetStream API request of New or a purge waits for its answer,
-// from a goroutine of its own; it must be cheap and safe for concurrent
-// use. An event whose subject fn reports refused fails with
-// an error wrapping ErrPermission and ports.ErrInvalid; its batch's other
-// events are stored.
+// after a publish of the batch failed, when the batch ends short and while
+// its acknowledgements are late, from the goroutine calling StoreBatch (or
+// SendBatch's wait, or a pipelined batch's own goroutine), and every few
+// milliseconds while a JetStream API request of New or a purge waits for
+// its answer, from a goroutine of its own; it must be cheap and safe for
+// concurrent use. An event whose subject fn reports refused fails with an
+// error wrapping ErrPermission and ports.ErrInvalid; its batch's other
+// events are stored (a pipelined SendBatch returns those after the
+// refused one as not sent, for the logger to send again).
 //
 // Default (nil): the connection's nats.Conn.LastError, a permission
 // violation naming the subject that arrived after the batch began.
@@ -58,6 +60,10 @@ type denials struct {
 	s      *Store
 	since  time.Time
 	before error // the connection's LastError at since (default only)
+	// The last LastError parsed and its subject: a batch asks about each
+	// of its unconfirmed events, and the regexp need not run for each.
+	parsed     error
+	parsedSubj string
 }
 
 func (s *Store) newDenials() denials {
@@ -92,10 +98,14 @@ func (d *denials) lastRefused() string {
 	if errors.Is(d.before, nats.ErrPermissionViolation) && err == d.before { //nolint:errorlint // identity, not kind
 		return ""
 	}
-	if m := deniedRe.FindStringSubmatch(err.Error()); m != nil {
-		return m[1]
+	if err == d.parsed { //nolint:errorlint // identity, not kind
+		return d.parsedSubj
 	}
-	return ""
+	d.parsed, d.parsedSubj = err, ""
+	if m := deniedRe.FindStringSubmatch(err.Error()); m != nil {
+		d.parsedSubj = m[1]
+	}
+	return d.parsedSubj
 }
 
 // deniedError is the permanent error of an event whose publish to subject

@@ -617,6 +617,17 @@ func (b *pbatch) checkDenied() bool {
 	return false
 }
 
+// refused reports whether the server refused message seq of the batch
+// (sent, not yet resolved) for lack of permission. b.mu held.
+func (b *pbatch) refused(seq int) bool {
+	for _, c := range b.calls {
+		if j := seq - c.first; j >= 0 && j < c.sent {
+			return c.den.denied(c.b.msgs[c.idx[j]].Subject)
+		}
+	}
+	return false
+}
+
 // handle applies one answer of the server. b.mu held.
 func (b *pbatch) handle(m *nats.Msg) {
 	s := b.s
@@ -669,6 +680,11 @@ func (b *pbatch) handle(m *nats.Msg) {
 		}
 		b.end(b.err, true)
 	case a.Error == nil:
+	case a.Error.ErrorCode == errCodeBatchUnknownID && b.confirmed == 0 && b.refused(1):
+		// The server refused the first message for lack of permission, so
+		// it never had the batch: nothing of it is stored.
+		b.denSeq = 1
+		b.end(fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", b.id, ports.ErrUnavailable, a.Error), true)
 	case a.Error.ErrorCode == errCodeBatchUnknownID:
 		b.end(fmt.Errorf("fast batch %s: %w: the server no longer knows the batch (restarted?): %w", b.id, ports.ErrUnavailable, a.Error), false)
 	case a.Error.ErrorCode == errCodeBatchDisabled:
@@ -740,11 +756,12 @@ func (b *pbatch) wait(ctx context.Context, c *pcall) error {
 		case j >= c.sent:
 			c.errs[i] = notSent(ev, cause)
 		case seq <= b.confirmed:
-		case seq == b.denSeq, b.denSeq > 0 && seq > b.denSeq && c.den.denied(c.b.msgs[i].Subject):
+		case seq == b.denSeq, c.den.denied(c.b.msgs[i].Subject):
 			// Refused for lack of permission: never stored, never will be.
-			// Every refused one after the first too, as dropDenied does for
-			// a plain batch, so that a batch of n refused events ends in
-			// one call, not n.
+			// Every refused one, as dropDenied does for a plain batch (the
+			// one at a gap too, which the gap's commit reports as merely
+			// not stored), so that a batch of n refused events ends in one
+			// call, not n.
 			c.errs[i] = b.s.deniedError(ev, c.b.msgs[i].Subject)
 		case b.rejected != nil && seq == b.rejSeq && b.known:
 			c.errs[i] = fmt.Errorf("event %s (job %s, %s): %w", ev.ID, ev.JobID, ev.Type, b.rejected)
