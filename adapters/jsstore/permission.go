@@ -45,7 +45,9 @@ var ErrPermission = fmt.Errorf("jsstore: NATS publish permission denied: %w", po
 // one batch only the last refused one is recognised per attempt; the
 // others fail as unavailable and are recognised when retried. A connection
 // made by app/natsconn records every refusal (natsconn.PublishDenied).
-// There is no bad value.
+// With fn set, the connection's LastError is consulted as well: it is set
+// as soon as nats.go reads the refusal, while a record kept by an error
+// handler is written a moment later. There is no bad value.
 func WithPublishDenied(fn func(subject string, since time.Time) bool) Option {
 	return func(c *config) { c.pub.denied = fn }
 }
@@ -59,7 +61,7 @@ var deniedRe = regexp.MustCompile(`(?i)permissions violation for publish to "([^
 type denials struct {
 	s      *Store
 	since  time.Time
-	before error // the connection's LastError at since (default only)
+	before error // the connection's LastError at since
 	// The last LastError parsed and its subject: a batch asks about each
 	// of its unconfirmed events, and the regexp need not run for each.
 	parsed     error
@@ -67,11 +69,7 @@ type denials struct {
 }
 
 func (s *Store) newDenials() denials {
-	d := denials{s: s, since: time.Now()}
-	if s.cfg.pub.denied == nil {
-		d.before = s.nc.LastError()
-	}
-	return d
+	return denials{s: s, since: time.Now(), before: s.nc.LastError()}
 }
 
 // denied reports whether the server refused a publish to subject since
@@ -80,9 +78,12 @@ func (d *denials) denied(subject string) bool {
 	if subject == "" {
 		return false
 	}
-	if fn := d.s.cfg.pub.denied; fn != nil {
-		return fn(subject, d.since)
+	if fn := d.s.cfg.pub.denied; fn != nil && fn(subject, d.since) {
+		return true
 	}
+	// Also with a record of every refusal: nats.go sets LastError as it
+	// reads the -ERR, before the answers that follow it, while the error
+	// handler that keeps the record runs later, on a goroutine of its own.
 	return d.lastRefused() == subject
 }
 

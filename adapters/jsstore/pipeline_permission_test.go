@@ -180,9 +180,9 @@ func TestLogger_PipelinedPublishDenied(t *testing.T) {
 }
 
 // TestPipelined_PublishDeniedAtTheGapOrFirst: one refused subject in a
-// pipelined call, with the default (the connection's LastError, which
-// nats.go sets as it reads the server's -ERR, before the batch's answers
-// that follow it). Refused at 300, the server stores 299 and its commit
+// pipelined call, with and without a record of refusals (the connection's
+// LastError, which nats.go sets as it reads the server's -ERR, before the
+// batch's answers that follow it, is consulted either way). Refused at 300, the server stores 299 and its commit
 // reports a gap; refused first, the server never has the batch and
 // answers the next message "batch unknown". Either way the refused event
 // fails for good in that call, naming the subject (not as not stored, to
@@ -190,9 +190,13 @@ func TestLogger_PipelinedPublishDenied(t *testing.T) {
 // (ErrNotSent: no lookup needed before they are sent again), and the
 // stream holds exactly the events before the refused one.
 func TestPipelined_PublishDeniedAtTheGapOrFirst(t *testing.T) {
-	for _, at := range []int{300, 0} {
-		t.Run(fmt.Sprintf("at=%d", at), func(t *testing.T) {
-			admin, prod := permProducer(t, startPermServer(t), false)
+	for _, tc := range []struct {
+		at     int
+		record bool
+	}{{300, false}, {0, false}, {300, true}, {0, true}} {
+		at := tc.at
+		t.Run(fmt.Sprintf("at=%d/record=%v", at, tc.record), func(t *testing.T) {
+			admin, prod := permProducer(t, startPermServer(t), tc.record)
 			evs := deniedBurst(2000, at)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
