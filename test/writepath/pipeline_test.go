@@ -128,6 +128,12 @@ func TestPipelinedGapInFirstCall(t *testing.T) {
 	// The server has seen 699 messages of the batch and nothing after them:
 	// the rest of the first call and what the flow window allows of the
 	// one chained behind it go out before any news of the gap can come back.
+	// The chained call may be dispatched a moment after the first (on the
+	// flusher's next turn): wait for it, then for its messages.
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Stats().InFlight <= batch && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling, with a deadline
+	}
 	awaitQuiet(t, nc)
 	t.Logf("at the hold: published %d more, stats %+v", nc.Stats().OutMsgs-base, l.Stats())
 	require.Greater(t, l.Stats().InFlight, batch, "two calls in flight")
