@@ -66,12 +66,15 @@ func (p *proxy) when(fn func(reply string) bool) <-chan struct{} {
 }
 
 // release lets the connection held by when forward again.
-func (p *proxy) release() {
+func (p *proxy) release() { p.open(&p.hold) }
+
+// open closes *gate, if set, and unsets it.
+func (p *proxy) open(gate *chan struct{}) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.hold != nil {
-		close(p.hold)
-		p.hold = nil
+	if *gate != nil {
+		close(*gate)
+		*gate = nil
 	}
 }
 
@@ -96,14 +99,7 @@ func (p *proxy) muteWhen(fn func(reply string) bool) {
 }
 
 // unmute passes on, in order, what the server said while muted.
-func (p *proxy) unmute() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.muted != nil {
-		close(p.muted)
-		p.muted = nil
-	}
-}
+func (p *proxy) unmute() { p.open(&p.muted) }
 
 // gate returns when server → client may go on.
 func (p *proxy) gate() {
