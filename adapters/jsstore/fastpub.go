@@ -176,6 +176,7 @@ type fastResult struct {
 	// the event's own fault, not worth a retry.
 	rejected    error
 	rejectedSeq int
+	deniedFirst bool // the server refused idx[0] for lack of permission (and so had no batch)
 	progress    bool // anything was confirmed or reported by the server
 }
 
@@ -262,9 +263,9 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 			case a.Error != nil && a.Error.ErrorCode == errCodeBatchUnknownID && !r.known && r.confirmed == 0 && r.sent > 0 && den.denied(b.msgs[idx[0]].Subject):
 				// The server refused the first message for lack of
 				// permission, so it never had the batch: nothing of it is
-				// stored (dropDenied fails the refused ones for good).
+				// stored.
 				r.err = fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", id, ports.ErrUnavailable, a.Error)
-				r.known, over = true, true
+				r.known, r.deniedFirst, over = true, true, true
 			case a.Error != nil && a.Error.ErrorCode == errCodeBatchUnknownID:
 				if !r.known {
 					r.err = fmt.Errorf("fast batch %s: %w: the server no longer knows the batch (restarted?): %w", id, ports.ErrUnavailable, a.Error)
@@ -474,11 +475,20 @@ func (s *Store) storeFast(ctx context.Context, events []event.JobEvent) error {
 			sentLeft--
 		}
 		// Messages the server refused for lack of permission are certainly
-		// not stored and never will be: they fail for good.
+		// not stored and never will be: they fail for good. The first one
+		// of a batch the server never had is known refused even when
+		// LastError names a later refusal by now.
 		var refused int
+		if r.deniedFirst && sentLeft > 0 {
+			i := todo[0]
+			errs[i] = s.deniedError(&events[i], b.msgs[i].Subject)
+			todo, sentLeft, refused = todo[1:], sentLeft-1, 1
+		}
 		if sentLeft > 0 {
-			todo, refused = s.dropDenied(events, b, todo, sentLeft, &den, errs)
-			sentLeft -= refused
+			var n int
+			todo, n = s.dropDenied(events, b, todo, sentLeft, &den, errs)
+			sentLeft -= n
+			refused += n
 		}
 		if unknown := sentLeft; unknown > 0 && !r.known {
 			var err error

@@ -57,7 +57,9 @@ func WithPublishDenied(fn func(subject string, since time.Time) bool) Option {
 var deniedRe = regexp.MustCompile(`(?i)permissions violation for publish to "([^"]+)"`)
 
 // denials answers, for one StoreBatch call begun at since, whether the
-// server refused a publish to a subject since then.
+// server refused a publish to a subject since then. It caches what it
+// parsed, so it is not safe for concurrent use: each goroutine or call
+// has its own, or uses it under a lock (a pipelined call's under b.mu).
 type denials struct {
 	s      *Store
 	since  time.Time

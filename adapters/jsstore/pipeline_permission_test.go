@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,8 +61,8 @@ func permProducer(t *testing.T, url string, record bool) (admin, prod *jsstore.S
 
 // TestPipelined_PublishDeniedAcrossChainedCalls: two chained calls of
 // 2000, refused subjects at 300 and 1500 of the first and 100 of the
-// second. The server stores the first 299 events and nothing after the
-// gap. Of the rest, each refused event fails either for good, naming the
+// second. The server stores the 300 events before the first refused one
+// and nothing after that gap. Of the rest, each refused event fails either for good, naming the
 // subject and the grant, or (when the refusal is not known yet as the
 // batch's answer comes) as not stored, to be refused again on retry; no
 // allowed event fails for good; the error of each event says truly
@@ -182,8 +181,9 @@ func TestLogger_PipelinedPublishDenied(t *testing.T) {
 // TestPipelined_PublishDeniedAtTheGapOrFirst: one refused subject in a
 // pipelined call, with and without a record of refusals (the connection's
 // LastError, which nats.go sets as it reads the server's -ERR, before the
-// batch's answers that follow it, is consulted either way). Refused at 300, the server stores 299 and its commit
-// reports a gap; refused first, the server never has the batch and
+// batch's answers that follow it, is consulted either way). Refused at
+// 300, the server stores the 300 before it and its commit reports a gap;
+// refused first, the server never has the batch and
 // answers the next message "batch unknown". Either way the refused event
 // fails for good in that call, naming the subject (not as not stored, to
 // be retried and refused again), the rest fail as certainly not sent
@@ -225,8 +225,7 @@ func TestStoreBatch_PublishDeniedFirstNeedsNoLookup(t *testing.T) {
 	url := startPermServer(t)
 	_, prod := permProducer(t, url, false)
 	watch := connect(t, url, nats.UserInfo("admin", "admin-pw"))
-	var lookups atomic.Int64
-	sub, err := watch.Subscribe("$JS.API.DIRECT.GET.>", func(*nats.Msg) { lookups.Add(1) })
+	sub, err := watch.SubscribeSync("$JS.API.DIRECT.GET.>")
 	require.NoError(t, err)
 	require.NoError(t, watch.Flush())
 	defer func() { _ = sub.Unsubscribe() }()
@@ -239,7 +238,32 @@ func TestStoreBatch_PublishDeniedFirstNeedsNoLookup(t *testing.T) {
 	for i, e := range errs[1:] {
 		require.NoError(t, e, "event %d", i+1)
 	}
-	require.NoError(t, watch.Flush())
-	assert.Zero(t, lookups.Load(), "direct gets to find out what was stored")
+	require.NoError(t, watch.Flush()) // what the server sent before the PONG is queued
+	lookups, _, err := sub.Pending()
+	require.NoError(t, err)
+	assert.Zero(t, lookups, "direct gets to find out what was stored")
 	assert.Equal(t, uint64(len(evs)-1), prod.Stats().Resent, "the rest sent again once")
+}
+
+// TestStoreBatch_PublishDeniedFirstAndLater: refused at 0 and at 200 (two
+// subjects) in one StoreBatch, with only LastError to go by, which may
+// name either refusal when the batch's answer comes. Both fail for good
+// within the call and every other event is stored, once, in order.
+func TestStoreBatch_PublishDeniedFirstAndLater(t *testing.T) {
+	admin, prod := permProducer(t, startPermServer(t), false)
+	evs := deniedBurst(500, 0, 200)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	errs := callErrs(t, prod.StoreBatch(ctx, evs), len(evs))
+	var want []string
+	for i, e := range errs {
+		if evs[i].JobID == "locked" {
+			requireDenied(t, e, "naq.events.prod.billing.locked."+string(evs[i].Type))
+			continue
+		}
+		require.NoError(t, e, "event %d", i)
+		want = append(want, evs[i].ID)
+	}
+	require.Equal(t, want, streamIDs(t, admin))
+	t.Logf("resent %d", prod.Stats().Resent)
 }

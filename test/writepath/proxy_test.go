@@ -113,10 +113,10 @@ func (p *proxy) gate() {
 
 func (p *proxy) close() {
 	p.release()
-	p.unmute()
 	p.mu.Lock()
-	p.mute = nil
+	p.mute = nil // no new mute, then open the one in place
 	p.mu.Unlock()
+	p.unmute()
 	_ = p.ln.Close()
 	p.cut()
 	p.wg.Wait()
