@@ -30,15 +30,8 @@ nats_bin=${2:?usage: $0 NATS_SERVER_BIN NATS_CLI_BIN [MSGS]}
 msgs=${3:-200000}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/naq-bench-baseline.XXXXXX")
-server_pid=
-cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid"
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib-server.sh
+source "$(dirname "$0")/lib-server.sh"
 
 # -p -1 picks a free port; the ports file tells us which one.
 # scripts/bench-logger.sh starts its server with the same flags.

@@ -22,15 +22,8 @@ counts=("$@")
 settle=${NAQ_DEDUP_SETTLE_SECONDS:-15}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/naq-dedup-mem.XXXXXX")
-server_pid=
-stop_server() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid"
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	server_pid=
-}
-trap 'stop_server; rm -rf "$work"' EXIT
+# shellcheck source=scripts/lib-server.sh
+source "$(dirname "$0")/lib-server.sh"
 
 start_server() {
 	rm -rf "$work/store" "$work"/*.ports

@@ -28,15 +28,8 @@ root=$(dirname "$here")
 out=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/naq-server-profile.XXXXXX")}
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/naq-server-profile-work.XXXXXX")
-server_pid=
-cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid"
-		wait "$server_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib-server.sh
+source "$(dirname "$0")/lib-server.sh"
 
 echo "# $(go version), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); profiles in $out"
 (cd "$root/test" && go test -c -o "$work/loggerjs.test" ./loggerjs/)
