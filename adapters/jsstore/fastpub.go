@@ -264,7 +264,7 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 				// The server refused the first message for lack of
 				// permission, so it never had the batch: nothing of it is
 				// stored.
-				r.err = fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", id, ports.ErrUnavailable, a.Error)
+				r.err = refusedFirst(id, a.Error)
 				r.known, r.deniedFirst, over = true, true, true
 			case a.Error != nil && a.Error.ErrorCode == errCodeBatchUnknownID:
 				if !r.known {

@@ -245,6 +245,13 @@ func storedOrRejected(err error) bool {
 	return true
 }
 
+// refusedFirst is the error of fast batch id whose first message the
+// server refused for lack of permission, so that it answered the next one
+// with cause ("batch unknown"): the batch never existed.
+func refusedFirst(id string, cause error) error {
+	return fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", id, ports.ErrUnavailable, cause)
+}
+
 // notSent is the error of event ev, certainly not stored, because of cause.
 func notSent(ev *event.JobEvent, cause error) error {
 	return fmt.Errorf("event %s (job %s, %s) %w: %w", ev.ID, ev.JobID, ev.Type, logger.ErrNotSent, cause)
@@ -684,7 +691,7 @@ func (b *pbatch) handle(m *nats.Msg) {
 		// The server refused the first message for lack of permission, so
 		// it never had the batch: nothing of it is stored.
 		b.denSeq = 1
-		b.end(fmt.Errorf("fast batch %s: %w: the server refused its first message for lack of permission, so it has no batch: %w", b.id, ports.ErrUnavailable, a.Error), true)
+		b.end(refusedFirst(b.id, a.Error), true)
 	case a.Error.ErrorCode == errCodeBatchUnknownID:
 		b.end(fmt.Errorf("fast batch %s: %w: the server no longer knows the batch (restarted?): %w", b.id, ports.ErrUnavailable, a.Error), false)
 	case a.Error.ErrorCode == errCodeBatchDisabled:

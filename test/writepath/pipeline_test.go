@@ -42,12 +42,7 @@ func logThrough(l *logger.Logger, evs []event.JobEvent) error {
 // store timeout to match.
 func pipelinedStore(t *testing.T, opts ...logger.Option) (*natsembed.Server, *proxy, *nats.Conn, *jsstore.Store, *logger.Logger) {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
-	nc := connect(t, p.url())
-	st := newStore(t, nc, jsstore.WithAckTimeout(30*time.Second))
+	srv, p, nc, st := proxiedStore(t, jsstore.WithAckTimeout(30*time.Second))
 	opts = append([]logger.Option{logger.WithSlog(quiet), logger.WithPipelineDepth(2), logger.WithStoreTimeout(time.Minute)}, opts...)
 	return srv, p, nc, st, logger.New(st, opts...)
 }
@@ -197,12 +192,8 @@ func TestPipelinedOffStillInOrder(t *testing.T) {
 // behind it must not be sent (they would land before those 2000 are
 // retried): the stream holds exactly the first 4000, in order.
 func TestPipelinedCallStoppedMidSendRefusesTheChainedCall(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	// An ack timeout well beyond the mute: the batch must not end on silence.
-	st := newStore(t, connect(t, p.url()), jsstore.WithAckTimeout(30*time.Second))
+	srv, p, _, st := proxiedStore(t, jsstore.WithAckTimeout(30*time.Second))
 	watch := connect(t, srv.ClientURL())
 	const head, sent = 6000, 4000
 	evs := makeEvents(head + batch)

@@ -200,15 +200,15 @@ func runMidBatch(t *testing.T, st *jsstore.Store, p *proxy, evs []event.JobEvent
 
 // proxiedStore starts an embedded server on a store of its own, a proxy in
 // front of it, and a Store on a connection through the proxy; all are
-// stopped by t.Cleanup.
-func proxiedStore(t *testing.T) (*natsembed.Server, *proxy, *nats.Conn, *jsstore.Store) {
+// stopped by t.Cleanup. opts go to newStore.
+func proxiedStore(t *testing.T, opts ...jsstore.Option) (*natsembed.Server, *proxy, *nats.Conn, *jsstore.Store) {
 	t.Helper()
 	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
 	p := startProxy(t, strings.TrimPrefix(srv.ClientURL(), "nats://"))
 	nc := connect(t, p.url())
-	return srv, p, nc, newStore(t, nc)
+	return srv, p, nc, newStore(t, nc, opts...)
 }
 
 // TestServerRestartMidBatch stops the server (gracefully) while a fast
