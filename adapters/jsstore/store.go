@@ -31,6 +31,8 @@ type Store struct {
 
 	apiDirectGet string // $JS.API.DIRECT.GET.<stream>
 	apiPurge     string // $JS.API.STREAM.PURGE.<stream>
+	// $JS.API.CONSUMER.CREATE.<stream>. (streamwatch.go)
+	apiConsumerCreate string
 
 	jobBatch         int  // messages a direct get request of Job asks for; 0: single
 	countByDirectGet bool // Count from direct get headers instead of a consumer
@@ -48,6 +50,7 @@ type Store struct {
 	mu      sync.Mutex
 	closed  bool
 	cancels map[*context.CancelFunc]struct{} // running Streams
+	watches map[string]*streamWatch          // running Streams by consumer name prefix
 	done    chan struct{}                    // closed by Close
 }
 
@@ -102,26 +105,31 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 	if nc == nil {
 		return nil, fmt.Errorf("jsstore: %w: nil *nats.Conn", ports.ErrInvalid)
 	}
+	s := &Store{
+		cfg:               cfg,
+		nc:                nc,
+		scheme:            subject.Default,
+		log:               cfg.logger.With("component", "jsstore", "stream", cfg.stream),
+		jobBatch:          cfg.jobBatch,
+		apiDirectGet:      "$JS.API.DIRECT.GET." + cfg.stream,
+		apiPurge:          "$JS.API.STREAM.PURGE." + cfg.stream,
+		apiConsumerCreate: "$JS.API.CONSUMER.CREATE." + cfg.stream + ".",
+		cancels:           make(map[*context.CancelFunc]struct{}),
+		watches:           make(map[string]*streamWatch),
+		done:              make(chan struct{}),
+	}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.maxPending),
 		jetstream.WithPublishAsyncTimeout(cfg.ackTimeout),
 		jetstream.WithDefaultTimeout(cfg.timeout),
+		// A running Stream learns from its consumer's re-creates that the
+		// stream was deleted or re-created (streamwatch.go).
+		jetstream.WithClientTrace(&jetstream.ClientTrace{ResponseReceived: s.watchResponse}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: %w", err)
 	}
-	s := &Store{
-		cfg:          cfg,
-		nc:           nc,
-		js:           js,
-		scheme:       subject.Default,
-		log:          cfg.logger.With("component", "jsstore", "stream", cfg.stream),
-		jobBatch:     cfg.jobBatch,
-		apiDirectGet: "$JS.API.DIRECT.GET." + cfg.stream,
-		apiPurge:     "$JS.API.STREAM.PURGE." + cfg.stream,
-		cancels:      make(map[*context.CancelFunc]struct{}),
-		done:         make(chan struct{}),
-	}
+	s.js = js
 	s.pub.noMsgID = cfg.pub.noMsgID
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

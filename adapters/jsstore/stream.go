@@ -38,7 +38,14 @@ const streamRetryMax = 2 * time.Second
 // wrapping ctx.Err()), when the Store closes (an error wrapping
 // ports.ErrClosed) or on an error the consumer cannot recover from. A
 // Stream that starts while the server is unreachable or restarting waits
-// for it (its start is retried) rather than ending.
+// for it (its start is retried) rather than ending. It ends, too, with an
+// error wrapping ErrStreamReplaced that names the stream, when the stream
+// is deleted under it (rather than waiting for ever), or deleted and
+// created again (rather than resuming at its old sequence in the new
+// stream, which would skip events and deliver others as if they followed);
+// it yields nothing of the new stream. A cancelled ctx ends it even while
+// nats.go re-creates its consumer, at that re-create's next try (within
+// about 10 s).
 // Messages that do not decode, or whose subject disagrees with their
 // document on job or type, are counted in Stats.DecodeErrors, logged and
 // skipped.
@@ -72,8 +79,11 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 
+	w := &streamWatch{s: s, cancel: cancel}
 	fail := func(what string, err error) error {
 		switch {
+		case w.err() != nil:
+			return fmt.Errorf("jsstore: stream: %w", w.err())
 		case s.checkOpen() != nil:
 			return fmt.Errorf("jsstore: stream: %w", ports.ErrClosed)
 		case parent.Err() != nil:
@@ -91,11 +101,13 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	inbox := s.nc.NewInbox()
 	cfg.NamePrefix = inbox[strings.LastIndexByte(inbox, '.')+1:]
 	refused := s.startRefused(cfg.NamePrefix)
-	if err := s.retryRefusable(ctx, streamRetryMax, "the stream info", refused, func(ctx context.Context) error {
-		return s.startAt(ctx, &cfg, opts)
+	if err := s.retryRefusable(ctx, streamRetryMax, "the stream info", refused, func(ctx context.Context) (err error) {
+		w.created, err = s.startAt(ctx, &cfg, opts)
+		return err
 	}); err != nil {
 		return fail("stream info", err)
 	}
+	defer s.watch(cfg.NamePrefix, w)()
 	var cons jetstream.Consumer
 	err = s.retryRefusable(ctx, streamRetryMax, "the consumer create", refused, func(ctx context.Context) (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
@@ -109,10 +121,17 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		return fail("consume", err)
 	}
 	defer s.release(cons, msgs)
+	// Next does not see ctx while nats.go re-creates the consumer (it
+	// retries for ever while the server is away or the stream is gone);
+	// stopping the iterator ends that, at the reset's next try (≤ 10 s).
+	defer context.AfterFunc(ctx, msgs.Stop)()
 	for {
 		msg, err := msgs.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			return fail("next", err)
+		}
+		if w.err() != nil {
+			return fail("next", w.err())
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
@@ -162,7 +181,17 @@ func (s *Store) startRefused(prefix string) func() string {
 // at the reset would silently skip what was stored between the start and
 // the reset. Live streams (no option) start after the stream's last
 // sequence read at the start instead.
-func (s *Store) startAt(ctx context.Context, cfg *jetstream.OrderedConsumerConfig, opts event.StreamOptions) error {
+//
+// It reads the stream's info (one request) and returns its creation time,
+// which the Stream's watch compares after each re-create of its consumer.
+func (s *Store) startAt(ctx context.Context, cfg *jetstream.OrderedConsumerConfig, opts event.StreamOptions) (time.Time, error) {
+	ictx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	st, err := s.js.Stream(ictx, s.cfg.stream)
+	if err != nil {
+		return time.Time{}, err
+	}
+	info := st.CachedInfo()
 	switch {
 	case opts.FromSeq > 0:
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, opts.FromSeq
@@ -172,15 +201,9 @@ func (s *Store) startAt(ctx context.Context, cfg *jetstream.OrderedConsumerConfi
 	case opts.History:
 		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	default:
-		ictx, cancel := s.withTimeout(ctx)
-		defer cancel()
-		info, err := s.stream.Info(ictx)
-		if err != nil {
-			return err
-		}
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.State.LastSeq+1
 	}
-	return nil
+	return info.Created, nil
 }
 
 // release stops a stream's consumer and deletes it on the server at once,

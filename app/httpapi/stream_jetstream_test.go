@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,32 @@ func TestStreamResumeAcrossRecreatedStream(t *testing.T) {
 			assert.Equal(t, fmt.Sprint(c.recreated+2), seqOf(next.ID))
 		})
 	}
+}
+
+// TestStreamEndsWhenTheStreamIsDeleted: a live SSE client whose JetStream
+// stream is deleted under it gets an "error" event that says so, and the
+// response ends (the browser then reconnects with its Last-Event-ID and
+// is told of the gap once the stream exists again), rather than a stream
+// of heartbeats that never carries another event.
+func TestStreamEndsWhenTheStreamIsDeleted(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store, err := jsstore.New(ctx, nc)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f := newFixture(t, store, WithNATS(nc))
+	require.NoError(t, store.Store(ctx, event.Enqueued("job-1", "q", 1)))
+
+	s := openStream(t, ctx, f.srv.URL+"/api/v1/stream?history=true", "")
+	require.Equal(t, "enqueued", s.next(t).Type)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteStream(ctx, jsstore.DefaultStream))
+
+	got := s.next(t)
+	require.Equal(t, "error", got.Type, "%+v", got)
+	assert.Contains(t, got.Data, "the stream naq_events was deleted while this stream ran")
+	_, err = s.r.ReadString('\n')
+	require.ErrorIs(t, err, io.EOF, "the response ends after the error")
 }
