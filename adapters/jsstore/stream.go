@@ -79,7 +79,9 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 
-	w := &streamWatch{s: s, cancel: cancel}
+	nextCtx, wake := context.WithCancel(ctx)
+	defer wake()
+	w := &streamWatch{s: s, end: cancel, wake: wake}
 	fail := func(what string, err error) error {
 		switch {
 		case w.err() != nil:
@@ -126,7 +128,7 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	// stopping the iterator ends that, at the reset's next try (≤ 10 s).
 	defer context.AfterFunc(ctx, msgs.Stop)()
 	for {
-		msg, err := msgs.Next(jetstream.NextContext(ctx))
+		msg, err := msgs.Next(jetstream.NextContext(nextCtx))
 		if err != nil {
 			return fail("next", err)
 		}

@@ -41,10 +41,19 @@ const errCodeStreamNotFound = 10059
 // creation time. That runs on the goroutine of the reset, before the new
 // consumer delivers anything, so no event of a re-created stream is
 // yielded.
+//
+// How it ends the Stream differs. A deleted stream keeps nats.go's reset
+// retrying, deaf to Next's context: end (the Stream's context, which stops
+// the iterator) makes its next try give up. A re-created one lets the
+// reset succeed and start a new subscription; stopping the iterator while
+// the reset runs would stop the old one and leave the new one running (a
+// nats.go race), so wake only ends the context of Next's wait, and the
+// Stream stops the iterator as it returns.
 type streamWatch struct {
 	s       *Store
 	created time.Time
-	cancel  context.CancelFunc // ends the Stream's context
+	end     context.CancelFunc // the Stream's context
+	wake    context.CancelFunc // the context of the Stream's Next
 	cause   atomic.Pointer[error]
 }
 
@@ -101,6 +110,7 @@ func (w *streamWatch) check() {
 	name := w.s.cfg.stream
 	st, err := w.s.js.Stream(ctx, name)
 	var cause error
+	stop := w.end
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		cause = fmt.Errorf("the stream %s was deleted while this stream ran (its consumer cannot be made again: %w); "+
@@ -108,6 +118,7 @@ func (w *streamWatch) check() {
 	case err != nil:
 		return
 	case !st.CachedInfo().Created.Equal(w.created):
+		stop = w.wake
 		cause = fmt.Errorf("the stream %s was deleted and created again while this stream ran (created %s, now %s), "+
 			"so its sequences name other events; start a new one to read the stream as it is now: %w",
 			name, w.created.UTC().Format(time.RFC3339Nano), st.CachedInfo().Created.UTC().Format(time.RFC3339Nano), ErrStreamReplaced)
@@ -117,7 +128,7 @@ func (w *streamWatch) check() {
 	if w.cause.CompareAndSwap(nil, &cause) {
 		w.s.log.Warn("stream ended", "error", cause)
 	}
-	w.cancel()
+	stop()
 }
 
 // err is why the Stream must end, or nil.

@@ -40,6 +40,19 @@ func runStream(t *testing.T, ctx context.Context, st *jsstore.Store, f event.Fil
 	return recs, end
 }
 
+// waitFirst waits for a Stream's first record, which must be seq 1.
+func waitFirst(t *testing.T, recs <-chan event.Record, end <-chan error) {
+	t.Helper()
+	select {
+	case rec := <-recs:
+		require.Equal(t, uint64(1), rec.Seq)
+	case err := <-end:
+		t.Fatalf("stream ended with %v before its first record", err)
+	case <-time.After(time.Minute):
+		t.Fatal("no first record within a minute")
+	}
+}
+
 // waitEnd returns the error a Stream ended with, failing the test when it
 // does not end within a minute or yields a record first.
 func waitEnd(t *testing.T, recs <-chan event.Record, end <-chan error) error {
@@ -75,14 +88,7 @@ func TestStream_EndsWhenTheStreamIsDeleted(t *testing.T) {
 			require.NoError(t, f.st.Store(ctx, event.New("job1", event.TypeEnqueued)))
 			recs, end := runStream(t, ctx, f.st, event.Filter{}, tt.opts)
 			if tt.first {
-				select {
-				case rec := <-recs:
-					require.Equal(t, uint64(1), rec.Seq)
-				case err := <-end:
-					t.Fatalf("stream ended with %v before its first record", err)
-				case <-time.After(time.Minute):
-					t.Fatal("no first record within a minute")
-				}
+				waitFirst(t, recs, end)
 			}
 			require.Eventually(t, func() bool {
 				h, err := f.st.Health(ctx)
@@ -118,14 +124,7 @@ func TestStream_EndsWhenTheStreamIsRecreated(t *testing.T) {
 	ctx := t.Context()
 	require.NoError(t, st.Store(ctx, event.New("job1", event.TypeEnqueued)))
 	recs, end := runStream(t, ctx, st, event.Filter{}, event.StreamOptions{History: true})
-	select {
-	case rec := <-recs:
-		require.Equal(t, uint64(1), rec.Seq)
-	case err := <-end:
-		t.Fatalf("stream ended with %v before its first record", err)
-	case <-time.After(time.Minute):
-		t.Fatal("no first record within a minute")
-	}
+	waitFirst(t, recs, end)
 
 	dialer.close()
 	srv.Stop()
