@@ -43,9 +43,13 @@ const streamRetryMax = 2 * time.Second
 // is deleted under it (rather than waiting for ever), or deleted and
 // created again (rather than resuming at its old sequence in the new
 // stream, which would skip events and deliver others as if they followed);
-// it yields nothing of the new stream. A cancelled ctx ends it even while
+// it yields nothing of the new stream. When the stream's info cannot be
+// read after a re-create of its consumer, it ends too (an error wrapping
+// ports.ErrUnavailable): resume after the last sequence delivered. Not
+// seen: a stream deleted and re-created between the start's stream info
+// and the consumer's first create. A cancelled ctx ends it even while
 // nats.go re-creates its consumer, at that re-create's next try (within
-// about 10 s).
+// about 20 s: a create in flight, then a back-off).
 // Messages that do not decode, or whose subject disagrees with their
 // document on job or type, are counted in Stats.DecodeErrors, logged and
 // skipped.
@@ -125,7 +129,7 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	defer s.release(cons, msgs)
 	// Next does not see ctx while nats.go re-creates the consumer (it
 	// retries for ever while the server is away or the stream is gone);
-	// stopping the iterator ends that, at the reset's next try (≤ 10 s).
+	// stopping the iterator ends that, at the reset's next try (≤ 20 s).
 	defer context.AfterFunc(ctx, msgs.Stop)()
 	for {
 		msg, err := msgs.Next(jetstream.NextContext(nextCtx))

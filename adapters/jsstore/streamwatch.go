@@ -90,33 +90,57 @@ func (s *Store) watchResponse(subj string, payload []byte, _ nats.Header) {
 	}
 	switch {
 	case resp.Error != nil && resp.Error.ErrCode == errCodeStreamNotFound:
+		w.check(false)
 	case resp.Error == nil && serial > 1:
-	default:
-		return
+		w.check(true)
 	}
-	w.check()
 }
 
+// watchConfirm bounds how long a watch tries to read the stream's info
+// after a successful re-create of its consumer.
+const watchConfirm = 15 * time.Second
+
 // check asks for the stream's info; when the stream is gone or is not the
-// one the Stream started on, it records why and ends the Stream. Any other
-// answer (a timeout while the server is away) leaves the Stream running:
-// the next reset asks again.
-func (w *streamWatch) check() {
+// one the Stream started on, it records why and ends the Stream. After a
+// failed re-create (recreated false), any other answer (a timeout while
+// the server is away) leaves the Stream running: the reset's next failure
+// asks again. After a successful one nothing would ask again, so the info
+// is retried for up to watchConfirm, and without an answer the Stream ends
+// (an error wrapping ports.ErrUnavailable) rather than read on from a
+// stream it could not tell apart from another.
+func (w *streamWatch) check(recreated bool) {
 	if w.cause.Load() != nil {
 		return
 	}
-	ctx, cancel := w.s.withTimeout(context.Background())
-	defer cancel()
 	name := w.s.cfg.stream
-	st, err := w.s.js.Stream(ctx, name)
+	var st jetstream.Stream
+	get := func(ctx context.Context) (err error) {
+		ctx, cancel := w.s.withTimeout(ctx)
+		defer cancel()
+		st, err = w.s.js.Stream(ctx, name)
+		return classify(err)
+	}
+	var err error
+	if recreated {
+		ctx, cancel := context.WithTimeout(context.Background(), watchConfirm)
+		err = w.s.retryUnavailable(ctx, streamRetryMax, get)
+		cancel()
+	} else {
+		err = get(context.Background())
+	}
 	var cause error
 	stop := w.end
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		cause = fmt.Errorf("the stream %s was deleted while this stream ran (its consumer cannot be made again: %w); "+
 			"start a new one once the stream exists again: %w", name, err, ErrStreamReplaced)
-	case err != nil:
+	case err != nil && !recreated:
 		return
+	case err != nil:
+		stop = w.wake
+		cause = fmt.Errorf("after its consumer was re-created, the stream %s could not be checked to be the one this "+
+			"stream started on (%w), so it ends rather than read on from sequences that may name other events; "+
+			"resume after the last sequence it delivered to find out", name, err)
 	case !st.CachedInfo().Created.Equal(w.created):
 		stop = w.wake
 		cause = fmt.Errorf("the stream %s was deleted and created again while this stream ran (created %s, now %s), "+

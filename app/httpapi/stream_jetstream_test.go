@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,18 @@ func TestStreamEndsWhenTheStreamIsDeleted(t *testing.T) {
 	assert.Contains(t, got.Data, "the stream naq_events was deleted while this stream ran")
 	_, err = s.r.ReadString('\n')
 	require.ErrorIs(t, err, io.EOF, "the response ends after the error")
+
+	// A reconnect while the stream is absent is told so, as an event (an
+	// EventSource gives up on a status other than 200, and this one should
+	// keep trying until the stream is back).
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/api/v1/stream", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "event: error\ndata: ")
+	assert.Contains(t, string(body), "stream not found")
 }
