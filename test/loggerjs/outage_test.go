@@ -163,13 +163,14 @@ func (o outage) run(t *testing.T) {
 	close(stopSampler)
 	deepest := <-samplerDone
 
-	requireExactlyOnce(t, streamIDs(t, nc, st.StreamName()), ids)
-
+	// The figures first: when the stream check fails, they say in which
+	// counted state the missing events ended.
 	s := l.Stats()
 	n := uint64(len(ids))
-	t.Logf("logged %d: stored %d, spilled %d, replayed %d, retried %d, batches %d (%d failed), deepest buffer %d of %d, last error: %v",
-		s.Logged, s.Stored, s.Spilled, s.Replayed, s.Retried, s.Batches, s.FailedBatches, deepest, o.maxBuffer, s.LastError)
+	t.Logf("logged %d: stored %d, spilled %d, replayed %d, retried %d, dropped %+v, batches %d (%d failed), deepest buffer %d of %d, last error: %v",
+		s.Logged, s.Stored, s.Spilled, s.Replayed, s.Retried, s.Dropped, s.Batches, s.FailedBatches, deepest, o.maxBuffer, s.LastError)
 	t.Logf("store errors by cause: %v", errs.kinds())
+	requireExactlyOnce(t, streamIDs(t, nc, st.StreamName()), ids)
 	assert.Equal(t, n, s.Logged)
 	assert.Zero(t, s.Refused)
 	assert.Equal(t, logger.Drops{}, s.Dropped)
