@@ -47,11 +47,11 @@ type Store struct {
 	pipe        pipeline      // the open pipelined fast batch (pipeline.go)
 	dedupWindow time.Duration // the stream's duplicate window, as the server has it
 
-	mu      sync.Mutex
-	closed  bool
-	cancels map[*context.CancelFunc]struct{} // running Streams
-	watches map[string]*streamWatch          // running Streams by consumer name prefix
-	done    chan struct{}                    // closed by Close
+	mu     sync.Mutex
+	closed bool
+	// running Streams by their consumers' name prefix (register)
+	streamsByPrefix map[string]*streamWatch
+	done            chan struct{} // closed by Close
 }
 
 var _ ports.Store = (*Store)(nil)
@@ -114,8 +114,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		apiDirectGet:      "$JS.API.DIRECT.GET." + cfg.stream,
 		apiPurge:          "$JS.API.STREAM.PURGE." + cfg.stream,
 		apiConsumerCreate: "$JS.API.CONSUMER.CREATE." + cfg.stream + ".",
-		cancels:           make(map[*context.CancelFunc]struct{}),
-		watches:           make(map[string]*streamWatch),
+		streamsByPrefix:   make(map[string]*streamWatch),
 		done:              make(chan struct{}),
 	}
 	js, err := jetstream.New(nc,
@@ -514,8 +513,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	for c := range s.cancels {
-		(*c)()
+	for _, w := range s.streamsByPrefix {
+		w.end()
 	}
 	s.mu.Unlock()
 	s.warm.wg.Wait() // KeepIndexWarm's loop, which done ends

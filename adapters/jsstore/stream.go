@@ -74,18 +74,23 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 		InactiveThreshold: streamInactiveThreshold,
 	}
 
+	// The consumer's names are the prefix and a serial: its create
+	// requests, their answers and a refusal of them are this Stream's own.
+	inbox := s.nc.NewInbox()
+	cfg.NamePrefix = inbox[strings.LastIndexByte(inbox, '.')+1:]
+
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	if !s.register(&cancel) {
-		return fmt.Errorf("jsstore: stream: %w", ports.ErrClosed)
-	}
-	defer s.unregister(&cancel)
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
-
 	nextCtx, wake := context.WithCancel(ctx)
 	defer wake()
 	w := &streamWatch{s: s, end: cancel, wake: wake}
+	if !s.register(cfg.NamePrefix, w) {
+		return fmt.Errorf("jsstore: stream: %w", ports.ErrClosed)
+	}
+	defer s.unregister(cfg.NamePrefix)
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
+
 	fail := func(what string, err error) error {
 		switch {
 		case w.err() != nil:
@@ -102,10 +107,6 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	// ends, rather than ending the Stream: once a consumer exists, nats.go
 	// recovers it. A request refused for lack of permission is answered
 	// only by a timeout; the refusal on the connection stops the retries.
-	// The consumer's names are the prefix and a serial: its create
-	// request, and a refusal of it, are then this Stream's own.
-	inbox := s.nc.NewInbox()
-	cfg.NamePrefix = inbox[strings.LastIndexByte(inbox, '.')+1:]
 	refused := s.startRefused(cfg.NamePrefix)
 	if err := s.retryRefusable(ctx, streamRetryMax, "the stream info", refused, func(ctx context.Context) (err error) {
 		w.created, err = s.startAt(ctx, &cfg, opts)
@@ -113,7 +114,6 @@ func (s *Store) stream1(parent context.Context, f event.Filter, opts event.Strea
 	}); err != nil {
 		return fail("stream info", err)
 	}
-	defer s.watch(cfg.NamePrefix, w)()
 	var cons jetstream.Consumer
 	err = s.retryRefusable(ctx, streamRetryMax, "the consumer create", refused, func(ctx context.Context) (err error) {
 		cons, err = s.stream.OrderedConsumer(ctx, cfg)
@@ -227,19 +227,21 @@ func (s *Store) release(cons jetstream.Consumer, msgs jetstream.MessagesContext)
 	}
 }
 
-// register adds a running Stream's cancel func for Close; false if closed.
-func (s *Store) register(c *context.CancelFunc) bool {
+// register adds a running Stream, whose consumers' names begin with
+// prefix: Close ends it, and watchResponse passes it the answers to its
+// consumer's creates. False if the Store is closed.
+func (s *Store) register(prefix string, w *streamWatch) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.cancels[c] = struct{}{}
+	s.streamsByPrefix[prefix] = w
 	return true
 }
 
-func (s *Store) unregister(c *context.CancelFunc) {
+func (s *Store) unregister(prefix string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.cancels, c)
+	delete(s.streamsByPrefix, prefix)
 }

@@ -52,7 +52,7 @@ const errCodeStreamNotFound = 10059
 type streamWatch struct {
 	s       *Store
 	created time.Time
-	end     context.CancelFunc // the Stream's context
+	end     context.CancelFunc // the Stream's context (Close calls it too)
 	wake    context.CancelFunc // the context of the Stream's Next
 	cause   atomic.Pointer[error]
 }
@@ -75,7 +75,7 @@ func (s *Store) watchResponse(subj string, payload []byte, _ nats.Header) {
 		return
 	}
 	s.mu.Lock()
-	w := s.watches[name[:i]]
+	w := s.streamsByPrefix[name[:i]]
 	s.mu.Unlock()
 	if w == nil {
 		return
@@ -161,17 +161,4 @@ func (w *streamWatch) err() error {
 		return *p
 	}
 	return nil
-}
-
-// watch registers the watch of the Stream whose consumers' names begin
-// with prefix; the func it returns removes it.
-func (s *Store) watch(prefix string, w *streamWatch) func() {
-	s.mu.Lock()
-	s.watches[prefix] = w
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.watches, prefix)
-		s.mu.Unlock()
-	}
 }
