@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -204,14 +203,8 @@ func TestStreamEndsWhenTheStreamIsDeleted(t *testing.T) {
 	// A reconnect while the stream is absent is told so, as an event (an
 	// EventSource gives up on a status other than 200, and this one should
 	// keep trying until the stream is back).
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/api/v1/stream", nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), "event: error\ndata: ")
-	assert.Contains(t, string(body), "stream not found")
+	again := openStream(t, ctx, f.srv.URL+"/api/v1/stream", "") // 200, text/event-stream
+	got = again.next(t)
+	require.Equal(t, "error", got.Type, "%+v", got)
+	assert.Contains(t, got.Data, "stream not found")
 }
