@@ -195,3 +195,87 @@ func TestLogReadStopsWhenCancelled(t *testing.T) {
 	assert.Equal(t, 1, calls, "no message is handed over after the cancel")
 	assert.EqualValues(t, 1, last)
 }
+
+// readAsync runs l.Read in a goroutine; wait returns what it returned, or
+// fails the test if it has not returned within 30 s.
+func readAsync(t *testing.T, ctx context.Context, l *jsrollup.Log, from, through uint64, fn func(jsrollup.Msg) bool) (wait func() (uint64, error)) {
+	t.Helper()
+	type result struct {
+		last uint64
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		last, err := l.Read(ctx, from, through, fn)
+		done <- result{last, err}
+	}()
+	return func() (uint64, error) {
+		t.Helper()
+		select {
+		case r := <-done:
+			return r.last, r.err
+		case <-time.After(30 * time.Second):
+			t.Fatal("Read has not returned after 30 s")
+			return 0, nil
+		}
+	}
+}
+
+// TestLogReadStreamDeleted: a stream deleted in the middle of a read ends
+// it with the stream's "not found" error once its consumer cannot be
+// re-created, whatever the idle time (nats.go's ordered consumer would
+// try for ever, and Next wait with it).
+func TestLogReadStreamDeleted(t *testing.T) {
+	for _, idle := range []time.Duration{100 * time.Millisecond, time.Hour} {
+		t.Run(idle.String(), func(t *testing.T) {
+			_, nc := natsembedtest.Connect(t)
+			stream(t, nc, 3000)
+			js, err := jetstream.New(nc)
+			require.NoError(t, err)
+			l, err := jsrollup.NewLog(context.Background(), nc, "ev", jsrollup.WithIdle(idle))
+			require.NoError(t, err)
+			deleted := make(chan error, 1)
+			wait := readAsync(t, context.Background(), l, 1, 3000, func(m jsrollup.Msg) bool {
+				if m.Seq == 10 {
+					deleted <- js.DeleteStream(context.Background(), "ev")
+				}
+				return true
+			})
+			last, err := wait()
+			require.NoError(t, <-deleted)
+			require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+			assert.GreaterOrEqual(t, last, uint64(10), "what was read before the delete is reported")
+			assert.Less(t, last, uint64(3000))
+		})
+	}
+}
+
+// TestLogReadCancelledWhileWaiting: a read waiting for messages that have
+// not come (its range starts past the stream's end) ends at once with the
+// ctx's error when ctx is cancelled, not after the idle time (an hour).
+func TestLogReadCancelledWhileWaiting(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	st := stream(t, nc, 20)
+	l, err := jsrollup.NewLog(context.Background(), nc, "ev", jsrollup.WithIdle(time.Hour))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wait := readAsync(t, ctx, l, 21, 100, func(jsrollup.Msg) bool { return true })
+	// Read's consumer exists: Read waits in Next, or is about to.
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := st.Info(context.Background())
+		require.NoError(t, err)
+		if info.State.Consumers > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "Read made no consumer within 10 s")
+		<-tick.C
+	}
+	cancel()
+	last, err := wait()
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, last)
+}

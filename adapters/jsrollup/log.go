@@ -90,12 +90,21 @@ func (l *Log) Pending(ctx context.Context, from uint64) (uint64, error) {
 	return n, nil
 }
 
+// resetAttempts is how many times Read's ordered consumer tries to
+// re-create its server-side consumer after losing it (a reconnect, a
+// leader change, the stream deleted) before Read fails: nats.go waits 1 s
+// and then 2 s between tries, so a stream gone for good ends Read within
+// about 3 s plus the requests' time. The Keeper retries a failed Read.
+const resetAttempts = 3
+
 // Read calls fn for every message with sequence in [from, through], in
 // order, and returns the last sequence it delivered (0 if none). It stops
 // early when fn returns false. Messages purged before or during the read
 // are simply absent; a range whose remaining messages vanish while Read
 // waits ends after the idle time (WithIdle) once the stream shows none
-// left in it.
+// left in it. A stream deleted during the read ends it with an error once
+// its consumer cannot be re-created (resetAttempts); a cancelled ctx ends
+// it at once with ctx's error.
 func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool) (uint64, error) {
 	if from == 0 {
 		from = 1
@@ -107,6 +116,10 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: 10 * time.Second,
+		// nats.go re-creates a lost consumer without end by default, and
+		// Next waits through it whatever its max wait: a stream deleted
+		// under the read would hold Read for ever.
+		MaxResetAttempts: resetAttempts,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("jsrollup: read from sequence %d: %w", from, classify(err))
@@ -117,6 +130,10 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 		return 0, fmt.Errorf("jsrollup: read from sequence %d: %w", from, classify(err))
 	}
 	defer l.release(cons, msgs)
+	// Next takes no ctx and may wait the idle time or a consumer re-create:
+	// a cancel stops the iterator, so that Next returns at once.
+	stopOnCancel := context.AfterFunc(ctx, msgs.Stop)
+	defer stopOnCancel()
 	var last uint64
 	for {
 		// Next waits at most the idle time and takes no ctx: without this
@@ -161,8 +178,20 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 		if !fn(decode(seq, m.Subject(), m.Data())) {
 			return last, nil
 		}
-		if seq == through || meta.NumPending == 0 {
+		if seq == through {
 			return last, nil
+		}
+		if meta.NumPending == 0 {
+			// The server says the stream ends here; a message delivered
+			// while the stream is being deleted says so too. Only a
+			// stream that still exists and ends here ends the read.
+			st, err := l.State(ctx)
+			if err != nil {
+				return last, err
+			}
+			if st.Last <= seq {
+				return last, nil
+			}
 		}
 	}
 }
