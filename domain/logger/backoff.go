@@ -30,7 +30,7 @@ type retrier struct {
 	backoff
 	maxAttempts int
 	attempts    int // failed tries of the batch at the head of memory
-	resend      int // events of that batch to count as Retried when resent
+	resend      int // failed events at the head of held to count as Retried when next sent
 	replayTries int // consecutive failed replays
 	at          time.Time
 }

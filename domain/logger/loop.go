@@ -206,8 +206,12 @@ func (l *Logger) dispatchHead(now time.Time) {
 	l.st.InFlight = n
 	more := l.q.n > 0 || f.held.len() > n
 	if f.retry.resend > 0 {
-		l.st.Retried += uint64(min(f.retry.resend, n))
-		f.retry.resend = 0
+		// The failed events wait at the head of held; more than a batch
+		// of them (two pipelined calls failed together) go out over
+		// several calls, each counting its share.
+		k := min(f.retry.resend, n)
+		l.st.Retried += uint64(k)
+		f.retry.resend -= k
 	}
 	l.mu.Unlock()
 	if n == 0 {
