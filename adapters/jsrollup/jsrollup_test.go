@@ -229,13 +229,16 @@ func TestLogReadStreamDeleted(t *testing.T) {
 	for _, idle := range []time.Duration{100 * time.Millisecond, time.Hour} {
 		t.Run(idle.String(), func(t *testing.T) {
 			_, nc := natsembedtest.Connect(t)
-			stream(t, nc, 3000)
+			// More than Read's pull batch (4096): the end of the range
+			// cannot be buffered before the delete.
+			const n = 10000
+			stream(t, nc, n)
 			js, err := jetstream.New(nc)
 			require.NoError(t, err)
 			l, err := jsrollup.NewLog(context.Background(), nc, "ev", jsrollup.WithIdle(idle))
 			require.NoError(t, err)
 			deleted := make(chan error, 1)
-			wait := readAsync(t, context.Background(), l, 1, 3000, func(m jsrollup.Msg) bool {
+			wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
 				if m.Seq == 10 {
 					deleted <- js.DeleteStream(context.Background(), "ev")
 				}
@@ -245,7 +248,7 @@ func TestLogReadStreamDeleted(t *testing.T) {
 			require.NoError(t, <-deleted)
 			require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
 			assert.GreaterOrEqual(t, last, uint64(10), "what was read before the delete is reported")
-			assert.Less(t, last, uint64(3000))
+			assert.Less(t, last, uint64(n))
 		})
 	}
 }
@@ -261,17 +264,20 @@ func TestLogReadCancelledWhileWaiting(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	wait := readAsync(t, ctx, l, 21, 100, func(jsrollup.Msg) bool { return true })
-	// Read's consumer exists: Read waits in Next, or is about to.
+	// Read's consumer has a pull request waiting: Read is in Next (the
+	// request is sent from there).
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		info, err := st.Info(context.Background())
-		require.NoError(t, err)
-		if info.State.Consumers > 0 {
+		waiting := false
+		for info := range st.ListConsumers(context.Background()).Info() {
+			waiting = waiting || info.NumWaiting > 0
+		}
+		if waiting {
 			break
 		}
-		require.True(t, time.Now().Before(deadline), "Read made no consumer within 10 s")
+		require.True(t, time.Now().Before(deadline), "Read has no pull request waiting after 10 s")
 		<-tick.C
 	}
 	cancel()

@@ -94,7 +94,8 @@ func (l *Log) Pending(ctx context.Context, from uint64) (uint64, error) {
 // re-create its server-side consumer after losing it (a reconnect, a
 // leader change, the stream deleted) before Read fails: nats.go waits 1 s
 // and then 2 s between tries, so a stream gone for good ends Read within
-// about 3 s plus the requests' time. The Keeper retries a failed Read.
+// about 3 s plus the requests' time (each try may take up to nats.go's
+// 10 s request timeout). The Keeper retries a failed Read.
 const resetAttempts = 3
 
 // Read calls fn for every message with sequence in [from, through], in
@@ -104,7 +105,8 @@ const resetAttempts = 3
 // waits ends after the idle time (WithIdle) once the stream shows none
 // left in it. A stream deleted during the read ends it with an error once
 // its consumer cannot be re-created (resetAttempts); a cancelled ctx ends
-// it at once with ctx's error.
+// it with ctx's error, at once unless a consumer re-create is under way
+// (then after its try).
 func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool) (uint64, error) {
 	if from == 0 {
 		from = 1
@@ -130,18 +132,19 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 		return 0, fmt.Errorf("jsrollup: read from sequence %d: %w", from, classify(err))
 	}
 	defer l.release(cons, msgs)
-	// Next takes no ctx and may wait the idle time or a consumer re-create:
-	// a cancel stops the iterator, so that Next returns at once.
-	stopOnCancel := context.AfterFunc(ctx, msgs.Stop)
-	defer stopOnCancel()
 	var last uint64
 	for {
-		// Next waits at most the idle time and takes no ctx: without this
-		// check a cancelled read would go on while messages keep coming.
+		// Without this check a cancelled read would go on while messages
+		// keep coming (Next hands out buffered ones first).
 		if err := ctx.Err(); err != nil {
 			return last, err
 		}
-		m, err := msgs.Next(jetstream.NextMaxWait(l.cfg.idle))
+		// Next waits for ctx or the idle time, whichever ends first. (A
+		// stop from another goroutine would race nats.go's consumer
+		// re-create and could leave its new subscription running.)
+		next, cancel := context.WithTimeout(ctx, l.cfg.idle)
+		m, err := msgs.Next(jetstream.NextContext(next))
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, ctx.Err()

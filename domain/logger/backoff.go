@@ -50,9 +50,19 @@ func (r *retrier) failedBatch(k int, now time.Time) (exhausted bool) {
 		r.attempts, r.resend, r.at = 0, 0, time.Time{}
 		return true
 	}
-	r.resend = k
+	r.resend += k // with any share of an earlier failure not yet resent
 	r.at = now.Add(r.delay(r.attempts))
 	return false
+}
+
+// resent records a call of n events from the head of memory and returns
+// how many of them are failed events sent again (to count as Retried).
+// More failed events than a batch (two pipelined calls failed together)
+// go out over several calls, each taking its share.
+func (r *retrier) resent(n int) int {
+	k := min(r.resend, n)
+	r.resend -= k
+	return k
 }
 
 // failedReplay records a failed replay.

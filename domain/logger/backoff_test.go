@@ -1,6 +1,7 @@
 package logger
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -48,7 +49,10 @@ func TestRetrier(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: tt.max}
 			var exhausted bool
-			for range tt.fails {
+			for i := range tt.fails {
+				if i > 0 && r.resent(3) != 3 { // the retry of the 3
+					t.Fatalf("try %d: the retry does not count the batch's 3 events as resent", i+1)
+				}
 				exhausted = r.failedBatch(3, t0)
 			}
 			if exhausted != tt.exhausted || r.attempts != tt.attempts || r.resend != tt.resend {
@@ -63,6 +67,18 @@ func TestRetrier(t *testing.T) {
 			}
 		})
 	}
+	t.Run("more failed events than a batch are counted over several calls", func(t *testing.T) {
+		r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: 5}
+		r.failedBatch(20, t0) // two pipelined calls of 10 failed together
+		if k := r.resent(10); k != 10 {
+			t.Fatalf("first retry call: %d resent, want 10", k)
+		}
+		r.failedBatch(10, t0) // it fails again: its 10 and the 10 not yet sent wait
+		got := []int{r.resent(10), r.resent(10), r.resent(10)}
+		if !slices.Equal(got, []int{10, 10, 0}) {
+			t.Errorf("resent over the next calls %v, want [10 10 0]", got)
+		}
+	})
 	t.Run("success forgets the batch, not the replay", func(t *testing.T) {
 		r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: 5}
 		r.failedBatch(2, t0)

@@ -205,14 +205,7 @@ func (l *Logger) dispatchHead(now time.Time) {
 	n := min(f.held.len(), l.cfg.batchSize)
 	l.st.InFlight = n
 	more := l.q.n > 0 || f.held.len() > n
-	if f.retry.resend > 0 {
-		// The failed events wait at the head of held; more than a batch
-		// of them (two pipelined calls failed together) go out over
-		// several calls, each counting its share.
-		k := min(f.retry.resend, n)
-		l.st.Retried += uint64(k)
-		f.retry.resend -= k
-	}
+	l.st.Retried += uint64(f.retry.resent(n))
 	l.mu.Unlock()
 	if n == 0 {
 		return

@@ -116,14 +116,27 @@ func notWhole(err error) bool {
 // the first awaits its answer; when the first fails, the chained one fails
 // with it, and both are retried in order with the same ids: the store
 // ends with every event once, in logged order.
+//
+// With failAgain, the first resend (the head batch's events) fails once
+// more: Retried counts the head's events twice and the chained one's once.
 func TestPipelineTwoInFlight(t *testing.T) {
+	for _, failAgain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failAgain=%v", failAgain), func(t *testing.T) { testPipelineTwoInFlight(t, failAgain) })
+	}
+}
+
+func testPipelineTwoInFlight(t *testing.T, failAgain bool) {
 	synctest.Test(t, func(t *testing.T) {
 		first, warm := make(chan struct{}), make(chan struct{})
 		warmUp := event.Enqueued("job-warm", "q", 0)
 		var calls sync.Map
-		var failed atomic.Bool
+		var failed, failedAgain atomic.Bool
+		var headID atomic.Value
 		s := &fakeStore{respond: func(ctx context.Context, call int, evs []event.JobEvent) error {
 			if _, again := calls.LoadOrStore(evs[0].ID, true); again {
+				if failAgain && evs[0].ID == headID.Load() && failedAgain.CompareAndSwap(false, true) {
+					return fmt.Errorf("connection lost again")
+				}
 				return nil
 			}
 			if evs[0].ID == warmUp.ID {
@@ -131,6 +144,7 @@ func TestPipelineTwoInFlight(t *testing.T) {
 				return nil
 			}
 			if failed.CompareAndSwap(false, true) {
+				headID.Store(evs[0].ID)
 				<-first // the first batch's answer comes late, and is a failure
 				return fmt.Errorf("connection lost")
 			}
@@ -176,9 +190,17 @@ func TestPipelineTwoInFlight(t *testing.T) {
 		}
 		st := l.Stats()
 		// Both batches failed (the chained one behind the failed head):
-		// each of their events was sent again, and counts as Retried once.
-		if st.Stored != 31 || st.FailedBatches != 2 || st.Retried != uint64(sent) {
-			t.Errorf("stats %+v, want 31 stored, 2 failed batches, %d retried", st, sent)
+		// each of their events was sent again, and counts as Retried once
+		// for each time it was sent again.
+		p.mu.Lock()
+		head := len(p.sends[0].ids)
+		p.mu.Unlock()
+		wantFailed, wantRetried := uint64(2), uint64(sent)
+		if failAgain {
+			wantFailed, wantRetried = 3, uint64(sent+head)
+		}
+		if st.Stored != 31 || st.FailedBatches != wantFailed || st.Retried != wantRetried {
+			t.Errorf("stats %+v, want 31 stored, %d failed batches, %d retried", st, wantFailed, wantRetried)
 		}
 		if p.most != 2 {
 			t.Errorf("at most %d outstanding, want 2", p.most)
