@@ -144,12 +144,15 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 		// re-create and could leave its new subscription running.)
 		next, cancel := context.WithTimeout(ctx, l.cfg.idle)
 		m, err := msgs.Next(jetstream.NextContext(next))
+		idle := next.Err() != nil // read before cancel: the idle time passed
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, ctx.Err()
 			}
-			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+			// Only the idle time passing means "nothing came"; a consumer
+			// re-create's own request timeout is a failure like the rest.
+			if idle {
 				// Nothing came: is anything left in the range?
 				st, serr := l.State(ctx)
 				if serr != nil {

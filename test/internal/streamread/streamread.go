@@ -47,7 +47,7 @@ func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) 
 		// nats.go re-creates a lost consumer without end by default, and
 		// a Fetch waits through it: a stream deleted under the read would
 		// hold the test until go test's timeout instead of failing here.
-		// Five tries span 1+2+4+8 s of backoff: more than a restart.
+		// Five tries leave 1+2+4+8 s of backoff between them.
 		cons, err = s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{MaxResetAttempts: 5})
 		return err
 	}), "ordered consumer on %s", stream)
