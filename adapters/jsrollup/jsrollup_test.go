@@ -2,7 +2,10 @@ package jsrollup_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +27,18 @@ import (
 // that is not an event.
 func stream(t *testing.T, nc *nats.Conn, n int, junkAt ...int) jetstream.Stream {
 	t.Helper()
+	return streamWith(t, nc, jetstream.StreamConfig{}, n, junkAt...)
+}
+
+// streamWith is stream with cfg's other fields (Name and Subjects are
+// stream's).
+func streamWith(t *testing.T, nc *nats.Conn, cfg jetstream.StreamConfig, n int, junkAt ...int) jetstream.Stream {
+	t.Helper()
 	ctx := context.Background()
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ev", Subjects: []string{subject.StreamFilter()}})
+	cfg.Name, cfg.Subjects = "ev", []string{subject.StreamFilter()}
+	st, err := js.CreateStream(ctx, cfg)
 	require.NoError(t, err)
 	junk := map[int]bool{}
 	for _, j := range junkAt {
@@ -43,9 +54,17 @@ func stream(t *testing.T, nc *nats.Conn, n int, junkAt ...int) jetstream.Stream 
 		if junk[i] {
 			body = []byte("not json")
 		}
-		_, err = js.Publish(ctx, subj, body)
+		_, err = js.PublishAsync(subj, body)
 		require.NoError(t, err)
 	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%d publishes not acknowledged after 30 s", js.PublishAsyncPending())
+	}
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(n), info.State.Msgs, "all published, in order (one publisher, one connection)")
 	return st
 }
 
@@ -110,6 +129,9 @@ func TestLogReadPendingState(t *testing.T) {
 	assert.ErrorIs(t, err, ports.ErrNotFound)
 	_, err = jsrollup.NewLog(ctx, nc, "ev", jsrollup.WithIdle(0))
 	assert.ErrorIs(t, err, ports.ErrInvalid)
+	_, err = jsrollup.NewLog(ctx, nc, "ev", jsrollup.WithReadRecovery(-time.Second))
+	assert.ErrorIs(t, err, ports.ErrInvalid)
+	assert.ErrorContains(t, err, "WithReadRecovery(-1s)")
 }
 
 func TestStateSaveLoad(t *testing.T) {
@@ -247,6 +269,8 @@ func TestLogReadStreamDeleted(t *testing.T) {
 			last, err := wait()
 			require.NoError(t, <-deleted)
 			require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+			assert.ErrorIs(t, err, ports.ErrNotFound)
+			assert.ErrorContains(t, err, `stream "ev"`)
 			assert.GreaterOrEqual(t, last, uint64(10), "what was read before the delete is reported")
 			assert.Less(t, last, uint64(n))
 		})
@@ -284,4 +308,109 @@ func TestLogReadCancelledWhileWaiting(t *testing.T) {
 	last, err := wait()
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, last)
+}
+
+// failedCreates counts the server's refusals to create a consumer on
+// stream "ev", from its JetStream API audit advisories.
+func failedCreates(t *testing.T, nc *nats.Conn) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.API", func(m *nats.Msg) {
+		var a struct {
+			Subject  string `json:"subject"`
+			Response string `json:"response"`
+		}
+		if json.Unmarshal(m.Data, &a) == nil && strings.HasPrefix(a.Subject, "$JS.API.CONSUMER.CREATE.ev") &&
+			strings.Contains(a.Response, `"error"`) {
+			n.Add(1)
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return &n
+}
+
+// takeSlot deletes Read's consumer (the stream's only one) and fills the
+// stream's one consumer slot with a durable of the test's: Read cannot
+// make its consumer again until the slot is freed.
+func takeSlot(t *testing.T, st jetstream.Stream) error {
+	ctx := context.Background()
+	var names []string
+	for name := range st.ListConsumers(ctx).Info() {
+		names = append(names, name.Name)
+	}
+	if len(names) != 1 {
+		return fmt.Errorf("want Read's consumer alone, have %v", names)
+	}
+	if err := st.DeleteConsumer(ctx, names[0]); err != nil {
+		return err
+	}
+	_, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "blocker", AckPolicy: jetstream.AckNonePolicy})
+	return err
+}
+
+// TestLogReadConsumerLost: a read whose consumer is deleted and cannot be
+// made again for a while (a server restart or leader change looks the
+// same to it) goes on from where it was once it can, and delivers every
+// message of the range exactly once, in order.
+func TestLogReadConsumerLost(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	const n = 10000 // more than Read's pull batch
+	st := streamWith(t, nc, jetstream.StreamConfig{MaxConsumers: 1}, n)
+	refused := failedCreates(t, nc)
+	l, err := jsrollup.NewLog(context.Background(), nc, "ev")
+	require.NoError(t, err)
+	var seen []uint64
+	taken := make(chan error, 1)
+	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
+		seen = append(seen, m.Seq)
+		if m.Seq == 10 {
+			taken <- takeSlot(t, st)
+		}
+		return true
+	})
+	require.NoError(t, <-taken)
+	// nats.go's one try and at least two of Read's were refused: free
+	// the slot.
+	require.Eventually(t, func() bool { return refused.Load() >= 3 }, 20*time.Second, 10*time.Millisecond,
+		"Read did not try to make its consumer again")
+	require.NoError(t, st.DeleteConsumer(context.Background(), "blocker"))
+	last, err := wait()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(n), last)
+	require.Len(t, seen, n, "every message once")
+	for i, seq := range seen {
+		require.Equal(t, uint64(i+1), seq, "in order, none twice")
+	}
+}
+
+// TestLogReadConsumerLostForGood: a consumer that cannot be made again
+// within the recovery time fails the read with the server's refusal,
+// naming the stream and the option, and reports what was delivered.
+func TestLogReadConsumerLostForGood(t *testing.T) {
+	_, nc := natsembedtest.Connect(t)
+	const n = 10000
+	st := streamWith(t, nc, jetstream.StreamConfig{MaxConsumers: 1}, n)
+	refused := failedCreates(t, nc)
+	l, err := jsrollup.NewLog(context.Background(), nc, "ev", jsrollup.WithReadRecovery(2*time.Second))
+	require.NoError(t, err)
+	taken := make(chan error, 1)
+	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
+		if m.Seq == 10 {
+			taken <- takeSlot(t, st)
+		}
+		return true
+	})
+	require.NoError(t, <-taken)
+	last, err := wait()
+	require.Error(t, err)
+	var apiErr *jetstream.APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, jetstream.ErrorCode(10026), apiErr.ErrorCode, "maximum consumers limit reached: %v", err)
+	assert.ErrorContains(t, err, `stream "ev"`)
+	assert.ErrorContains(t, err, "WithReadRecovery")
+	assert.GreaterOrEqual(t, last, uint64(10))
+	assert.Less(t, last, uint64(n))
+	assert.GreaterOrEqual(t, refused.Load(), int64(3), "nats.go's try and Read's within 2 s (0.25, 0.75 and 1.75 s after it)")
 }

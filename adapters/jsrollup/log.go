@@ -90,23 +90,24 @@ func (l *Log) Pending(ctx context.Context, from uint64) (uint64, error) {
 	return n, nil
 }
 
-// resetAttempts is how many times Read's ordered consumer tries to
-// re-create its server-side consumer after losing it (a reconnect, a
-// leader change, the stream deleted) before Read fails: nats.go waits 1 s
-// and then 2 s between tries, so a stream gone for good ends Read within
-// about 3 s plus the requests' time (each try may take up to nats.go's
-// 10 s request timeout). The Keeper retries a failed Read.
-const resetAttempts = 3
-
 // Read calls fn for every message with sequence in [from, through], in
 // order, and returns the last sequence it delivered (0 if none). It stops
 // early when fn returns false. Messages purged before or during the read
 // are simply absent; a range whose remaining messages vanish while Read
 // waits ends after the idle time (WithIdle) once the stream shows none
-// left in it. A stream deleted during the read ends it with an error once
-// its consumer cannot be re-created (resetAttempts); a cancelled ctx ends
-// it with ctx's error, at once unless a consumer re-create is under way
-// (then after its try).
+// left in it.
+//
+// A consumer lost during the read (a reconnect, a server restart, a
+// leader change, a consumer deleted by hand), or one that delivers nothing
+// for the idle time while the range still holds messages, is made again from the
+// sequence after the last one delivered, so nothing is missed or seen
+// twice; tries are 250 ms apart at first, doubling to 4 s, for up to the
+// recovery time (WithReadRecovery) without a message delivered, then Read
+// fails with the last try's error. A stream deleted during the read ends
+// it at the first failed try, with an error naming the stream and
+// wrapping ports.ErrNotFound and jetstream.ErrStreamNotFound. A cancelled ctx ends it with
+// ctx's error, at once unless a consumer re-create is under way (then
+// after its try, at most the request timeout).
 func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool) (uint64, error) {
 	if from == 0 {
 		from = 1
@@ -114,89 +115,184 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 	if through < from {
 		return 0, nil
 	}
+	r := &reading{l: l, through: through, fn: fn}
+	err := r.run(ctx, from)
+	if err == nil || ctx.Err() == nil {
+		return r.last, err
+	}
+	return r.last, ctx.Err()
+}
+
+// reading is one Read: what it delivered so far, across its consumers.
+type reading struct {
+	l       *Log
+	through uint64
+	fn      func(Msg) bool
+	last    uint64 // the last sequence delivered
+	done    bool   // the range is read, or fn said stop
+}
+
+// state is Log.State bounded by the request timeout (WithTimeout) even
+// when ctx, which bounds the whole read, has a deadline: a request the
+// server does not answer (one sent while a node it placed work on was
+// killed) is given up and tried again, not waited on for the read's time.
+func (r *reading) state(ctx context.Context) (StreamState, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.l.cfg.timeout)
+	defer cancel()
+	return r.l.State(ctx)
+}
+
+// pending is Log.Pending bounded as state is.
+func (r *reading) pending(ctx context.Context, from uint64) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.l.cfg.timeout)
+	defer cancel()
+	return r.l.Pending(ctx, from)
+}
+
+// next is where the read goes on: the sequence after the last delivered.
+func (r *reading) next(from uint64) uint64 { return max(r.last+1, from) }
+
+// run reads with one consumer after another until the range is read, fn
+// stops, ctx ends or a lost consumer cannot be made again.
+func (r *reading) run(ctx context.Context, from uint64) error {
+	var (
+		lostAt time.Time // when the consumer was lost with no message since
+		wait   = 250 * time.Millisecond
+	)
+	for {
+		before := r.last
+		err := r.consume(ctx, r.next(from))
+		if err == nil || r.done || ctx.Err() != nil {
+			return err
+		}
+		// The consumer is lost (or could not be made). A stream deleted
+		// ends the read; anything else is tried again for a while.
+		if r.last != before || lostAt.IsZero() {
+			lostAt, wait = time.Now(), 250*time.Millisecond
+		}
+		st, serr := r.state(ctx)
+		if errors.Is(serr, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: the stream was deleted: %w: %w", r.l.name, r.last, ports.ErrNotFound, serr)
+		}
+		if serr == nil && (st.Msgs == 0 || st.Last < r.next(from)) {
+			return nil // nothing left in the range (purged meanwhile)
+		}
+		if time.Since(lostAt)+wait > r.l.cfg.recovery {
+			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: its consumer was lost and not made again within %v (WithReadRecovery): %w", r.l.name, r.last, r.l.cfg.recovery, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
+}
+
+// consume reads from sequence from with one ordered consumer. It returns
+// nil when the read is over (r.done, or the range holds nothing more) and
+// an error when the consumer could not be made or was lost.
+func (r *reading) consume(ctx context.Context, from uint64) error {
+	l := r.l
 	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: 10 * time.Second,
-		// nats.go re-creates a lost consumer without end by default, and
-		// Next waits through it whatever its max wait: a stream deleted
-		// under the read would hold Read for ever.
-		MaxResetAttempts: resetAttempts,
+		// One try: Read makes a lost consumer again itself, after
+		// checking that the stream is still there (nats.go would try
+		// without end by default, and Next waits through its tries: a
+		// stream deleted under the read would hold Read for ever).
+		MaxResetAttempts: 1,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("jsrollup: read from sequence %d: %w", from, classify(err))
+		return fmt.Errorf("read from sequence %d: %w", from, classify(err))
 	}
-	batch := min(through-from+1, 4096)
+	batch := min(r.through-from+1, 4096)
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(int(max(batch, 16))))
 	if err != nil {
-		return 0, fmt.Errorf("jsrollup: read from sequence %d: %w", from, classify(err))
+		l.release(cons, nil)
+		return fmt.Errorf("read from sequence %d: %w", from, classify(err))
 	}
 	defer l.release(cons, msgs)
-	var last uint64
 	for {
 		// Without this check a cancelled read would go on while messages
 		// keep coming (Next hands out buffered ones first).
 		if err := ctx.Err(); err != nil {
-			return last, err
+			return err
 		}
 		// Next waits for ctx or the idle time, whichever ends first. (A
 		// stop from another goroutine would race nats.go's consumer
 		// re-create and could leave its new subscription running.)
 		next, cancel := context.WithTimeout(ctx, l.cfg.idle)
 		m, err := msgs.Next(jetstream.NextContext(next))
-		idle := next.Err() != nil // read before cancel: the idle time passed
+		idle := next.Err() != nil && errors.Is(err, context.DeadlineExceeded) // read before cancel
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				return last, ctx.Err()
+				return ctx.Err()
 			}
-			// Only the idle time passing means "nothing came"; a consumer
-			// re-create's own request timeout is a failure like the rest.
-			if idle {
-				// Nothing came: is anything left in the range?
-				st, serr := l.State(ctx)
-				if serr != nil {
-					return last, serr
-				}
-				if st.Last < max(last+1, from) || st.Msgs == 0 {
-					return last, nil
-				}
-				left, perr := l.Pending(ctx, max(last+1, from))
-				if perr != nil {
-					return last, perr
-				}
-				if after, perr := l.Pending(ctx, through+1); perr == nil && left <= after {
-					return last, nil
-				}
-				continue
+			if !idle {
+				// Lost: a consumer re-create failed, or its own request
+				// timed out.
+				return fmt.Errorf("read after sequence %d: %w", r.last, classify(err))
 			}
-			return last, fmt.Errorf("jsrollup: read after sequence %d: %w", last, classify(err))
+			// Nothing came within the idle time: is anything left in
+			// the range?
+			at := r.next(from)
+			st, serr := r.state(ctx)
+			if serr != nil {
+				return serr
+			}
+			if st.Last < at || st.Msgs == 0 {
+				return nil
+			}
+			left, perr := r.pending(ctx, at)
+			if perr != nil {
+				return perr
+			}
+			after, perr := r.pending(ctx, r.through+1)
+			if perr != nil {
+				return perr
+			}
+			if left <= after {
+				return nil
+			}
+			// Messages of the range are there but the consumer delivers
+			// none: it is stuck (its node was killed before the server
+			// marked it offline, say). Make another.
+			return fmt.Errorf("read after sequence %d: %w: no message came within %v (WithIdle) though the stream holds %d of the range",
+				r.last, ports.ErrUnavailable, l.cfg.idle, left-after)
 		}
 		meta, err := m.Metadata()
 		if err != nil {
 			continue
 		}
 		seq := meta.Sequence.Stream
-		if seq > through {
-			return last, nil
+		if seq > r.through || seq <= r.last {
+			// Past the range; or (never seen, ordered consumers resume
+			// after the last message) one delivered already.
+			if seq > r.through {
+				return nil
+			}
+			continue
 		}
-		last = seq
-		if !fn(decode(seq, m.Subject(), m.Data())) {
-			return last, nil
-		}
-		if seq == through {
-			return last, nil
+		r.last = seq
+		if !r.fn(decode(seq, m.Subject(), m.Data())) || seq == r.through {
+			r.done = true
+			return nil
 		}
 		if meta.NumPending == 0 {
 			// The server says the stream ends here; a message delivered
 			// while the stream is being deleted says so too. Only a
 			// stream that still exists and ends here ends the read.
-			st, err := l.State(ctx)
+			st, err := r.state(ctx)
 			if err != nil {
-				return last, err
+				return err
 			}
 			if st.Last <= seq {
-				return last, nil
+				return nil
 			}
 		}
 	}
@@ -218,7 +314,9 @@ func decode(seq uint64, subj string, data []byte) Msg {
 }
 
 func (l *Log) release(cons jetstream.Consumer, msgs jetstream.MessagesContext) {
-	msgs.Stop()
+	if msgs != nil {
+		msgs.Stop()
+	}
 	info := cons.CachedInfo()
 	if info == nil || !l.nc.IsConnected() {
 		return

@@ -19,6 +19,9 @@ const (
 	// DefaultIdle is how long Read waits for the next message of a range
 	// before it checks that the range still holds messages.
 	DefaultIdle = 2 * time.Second
+	// DefaultReadRecovery is how long Read keeps making a lost consumer
+	// again while none delivers a message.
+	DefaultReadRecovery = 30 * time.Second
 )
 
 type config struct {
@@ -26,10 +29,11 @@ type config struct {
 	replicas int
 	timeout  time.Duration
 	idle     time.Duration
+	recovery time.Duration
 }
 
 func defaults() config {
-	return config{bucket: DefaultBucket, replicas: DefaultReplicas, timeout: DefaultTimeout, idle: DefaultIdle}
+	return config{bucket: DefaultBucket, replicas: DefaultReplicas, timeout: DefaultTimeout, idle: DefaultIdle, recovery: DefaultReadRecovery}
 }
 
 // Option configures NewState and NewLog. An out-of-range value makes them
@@ -54,6 +58,13 @@ func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = 
 // meanwhile). Default 2 s; it must be > 0.
 func WithIdle(d time.Duration) Option { return func(c *config) { c.idle = d } }
 
+// WithReadRecovery sets how long Log.Read keeps making its consumer again
+// after losing it (a reconnect, a server restart, a leader change) while
+// no message comes, before it fails. Default 30 s; it must be ≥ 0 (0:
+// fail at the first loss). A deleted stream ends Read at once whatever
+// this is.
+func WithReadRecovery(d time.Duration) Option { return func(c *config) { c.recovery = d } }
+
 func (c *config) check() error {
 	bad := func(format string, v ...any) error {
 		return fmt.Errorf("jsrollup: %w: "+format, append([]any{ports.ErrInvalid}, v...)...)
@@ -69,6 +80,8 @@ func (c *config) check() error {
 		return bad("WithTimeout(%v): must be > 0", c.timeout)
 	case c.idle <= 0:
 		return bad("WithIdle(%v): must be > 0", c.idle)
+	case c.recovery < 0:
+		return bad("WithReadRecovery(%v): must be ≥ 0", c.recovery)
 	}
 	return nil
 }

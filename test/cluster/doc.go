@@ -2,7 +2,7 @@
 // cluster in containers and injects the faults a cluster really has.
 //
 // TestCluster starts one cluster (StartCluster) and runs the harness's check
-// and the five fault tests on it as subtests, each on a fresh stream and
+// and the six fault tests on it as subtests, each on a fresh stream and
 // durable (Reset heals the nodes and deletes every stream between them);
 // BenchmarkClusterIngest starts its own. A cluster is three nats-server
 // containers from the locally built image (`make nats-image`; nothing is
@@ -31,7 +31,9 @@
 // The fault tests (faults_test.go) run the workload (workload_test.go) while
 // the fault happens and check, by event id from the stream itself, that
 // nothing was lost, doubled or reordered and that the processor and the live
-// stream kept up; each prints its figures.
+// stream kept up; each prints its figures. RollupReadNodeKilled
+// (rollupread_test.go) kills the node holding the rollups' read consumer
+// mid-read and checks that the read delivers every message once, in order.
 //
 // Cost: a cluster forms in 4-7 s; each fault test takes 30-100 s on a 2-core
 // machine under -race (the whole cluster down the longest: the spill of the

@@ -29,6 +29,7 @@ func TestCluster(t *testing.T) {
 		{"ClientNodeKilled", testClientNodeKilled},
 		{"LeaderPartitioned", testLeaderPartitioned},
 		{"RollingRestart", testRollingRestart},
+		{"RollupReadNodeKilled", testRollupReadNodeKilled},
 		{"WholeClusterDown", testWholeClusterDown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
