@@ -30,7 +30,6 @@ type retrier struct {
 	backoff
 	maxAttempts int
 	attempts    int // failed tries of the batch at the head of memory
-	resend      int // failed events at the head of held to count as Retried when next sent
 	replayTries int // consecutive failed replays
 	at          time.Time
 }
@@ -41,28 +40,16 @@ func (r *retrier) storedOK() { r.attempts, r.at = 0, time.Time{} }
 // replayedOK forgets the replay's failures: a replay succeeded.
 func (r *retrier) replayedOK() { r.replayTries, r.at = 0, time.Time{} }
 
-// failedBatch records a failed try of the head batch of k events to be
-// retried and reports whether its tries are used up (then the state is
-// reset for the next batch).
-func (r *retrier) failedBatch(k int, now time.Time) (exhausted bool) {
+// failedBatch records a failed try of the head batch and reports whether
+// its tries are used up (then the state is reset for the next batch).
+func (r *retrier) failedBatch(now time.Time) (exhausted bool) {
 	r.attempts++
 	if r.attempts >= r.maxAttempts {
-		r.attempts, r.resend, r.at = 0, 0, time.Time{}
+		r.attempts, r.at = 0, time.Time{}
 		return true
 	}
-	r.resend += k // with any share of an earlier failure not yet resent
 	r.at = now.Add(r.delay(r.attempts))
 	return false
-}
-
-// resent records a call of n events from the head of memory and returns
-// how many of them are failed events sent again (to count as Retried).
-// More failed events than a batch (two pipelined calls failed together)
-// go out over several calls, each taking its share.
-func (r *retrier) resent(n int) int {
-	k := min(r.resend, n)
-	r.resend -= k
-	return k
 }
 
 // failedReplay records a failed replay.

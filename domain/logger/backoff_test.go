@@ -1,7 +1,6 @@
 package logger
 
 import (
-	"slices"
 	"testing"
 	"time"
 )
@@ -36,27 +35,23 @@ func TestRetrier(t *testing.T) {
 		fails     int // failed tries of one batch of 3 events
 		exhausted bool
 		attempts  int
-		resend    int
 		waitMin   time.Duration // retry.at - t0
 		waitMax   time.Duration
 	}{
-		{"one try allowed", 1, 1, true, 0, 0, 0, 0},
-		{"first failure of three", 3, 1, false, 1, 3, 5 * time.Millisecond, 10 * time.Millisecond},
-		{"second failure of three", 3, 2, false, 2, 3, 10 * time.Millisecond, 20 * time.Millisecond},
-		{"third failure of three", 3, 3, true, 0, 0, 0, 0},
+		{"one try allowed", 1, 1, true, 0, 0, 0},
+		{"first failure of three", 3, 1, false, 1, 5 * time.Millisecond, 10 * time.Millisecond},
+		{"second failure of three", 3, 2, false, 2, 10 * time.Millisecond, 20 * time.Millisecond},
+		{"third failure of three", 3, 3, true, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: tt.max}
 			var exhausted bool
-			for i := range tt.fails {
-				if i > 0 && r.resent(3) != 3 { // the retry of the 3
-					t.Fatalf("try %d: the retry does not count the batch's 3 events as resent", i+1)
-				}
-				exhausted = r.failedBatch(3, t0)
+			for range tt.fails {
+				exhausted = r.failedBatch(t0)
 			}
-			if exhausted != tt.exhausted || r.attempts != tt.attempts || r.resend != tt.resend {
-				t.Fatalf("exhausted %v attempts %d resend %d, want %v %d %d", exhausted, r.attempts, r.resend, tt.exhausted, tt.attempts, tt.resend)
+			if exhausted != tt.exhausted || r.attempts != tt.attempts {
+				t.Fatalf("exhausted %v attempts %d, want %v %d", exhausted, r.attempts, tt.exhausted, tt.attempts)
 			}
 			var wait time.Duration
 			if !r.at.IsZero() {
@@ -67,21 +62,9 @@ func TestRetrier(t *testing.T) {
 			}
 		})
 	}
-	t.Run("more failed events than a batch are counted over several calls", func(t *testing.T) {
-		r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: 5}
-		r.failedBatch(20, t0) // two pipelined calls of 10 failed together
-		if k := r.resent(10); k != 10 {
-			t.Fatalf("first retry call: %d resent, want 10", k)
-		}
-		r.failedBatch(10, t0) // it fails again: its 10 and the 10 not yet sent wait
-		got := []int{r.resent(10), r.resent(10), r.resent(10)}
-		if !slices.Equal(got, []int{10, 10, 0}) {
-			t.Errorf("resent over the next calls %v, want [10 10 0]", got)
-		}
-	})
 	t.Run("success forgets the batch, not the replay", func(t *testing.T) {
 		r := retrier{backoff: backoff{10 * time.Millisecond, time.Second}, maxAttempts: 5}
-		r.failedBatch(2, t0)
+		r.failedBatch(t0)
 		r.failedReplay(t0)
 		r.storedOK()
 		if r.attempts != 0 || !r.at.IsZero() || r.replayTries != 1 {

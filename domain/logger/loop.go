@@ -205,7 +205,7 @@ func (l *Logger) dispatchHead(now time.Time) {
 	n := min(f.held.len(), l.cfg.batchSize)
 	l.st.InFlight = n
 	more := l.q.n > 0 || f.held.len() > n
-	l.st.Retried += uint64(f.retry.resent(n))
+	l.st.Retried += uint64(f.held.resent(n))
 	l.mu.Unlock()
 	if n == 0 {
 		return

@@ -120,12 +120,17 @@ func notWhole(err error) bool {
 // With failAgain, the first resend (the head batch's events) fails once
 // more: Retried counts the head's events twice and the chained one's once.
 func TestPipelineTwoInFlight(t *testing.T) {
-	for _, failAgain := range []bool{false, true} {
-		t.Run(fmt.Sprintf("failAgain=%v", failAgain), func(t *testing.T) { testPipelineTwoInFlight(t, failAgain) })
+	for _, mode := range []string{"once", "failAgain", "exhausted"} {
+		t.Run(mode, func(t *testing.T) { testPipelineTwoInFlight(t, mode) })
 	}
 }
 
-func testPipelineTwoInFlight(t *testing.T, failAgain bool) {
+// testPipelineTwoInFlight: two pipelined batches fail together; then
+// (mode) their resends go through ("once"), the head's first resend fails
+// too ("failAgain"), or every resend of the head fails until its retries
+// are used up ("exhausted": given up, the second batch still goes out).
+func testPipelineTwoInFlight(t *testing.T, mode string) {
+	failAgain, exhaust := mode == "failAgain", mode == "exhausted"
 	synctest.Test(t, func(t *testing.T) {
 		first, warm := make(chan struct{}), make(chan struct{})
 		warmUp := event.Enqueued("job-warm", "q", 0)
@@ -135,6 +140,9 @@ func testPipelineTwoInFlight(t *testing.T, failAgain bool) {
 		s := &fakeStore{respond: func(ctx context.Context, call int, evs []event.JobEvent) error {
 			if _, again := calls.LoadOrStore(evs[0].ID, true); again {
 				if failAgain && evs[0].ID == headID.Load() && failedAgain.CompareAndSwap(false, true) {
+					return fmt.Errorf("connection lost again")
+				}
+				if exhaust && evs[0].ID == headID.Load() {
 					return fmt.Errorf("connection lost again")
 				}
 				return nil
@@ -151,7 +159,11 @@ func testPipelineTwoInFlight(t *testing.T, failAgain bool) {
 			return nil
 		}}
 		p := &fakePipe{fakeStore: s, t: t}
-		l := newLogger(t, p, logger.WithBatchSize(10), logger.WithRetry(5, time.Millisecond, time.Millisecond), logger.WithPipelineDepth(2))
+		tries := 5
+		if exhaust {
+			tries = 2 // the joint failure and one resend
+		}
+		l := newLogger(t, p, logger.WithBatchSize(10), logger.WithRetry(tries, time.Millisecond, time.Millisecond), logger.WithPipelineDepth(2))
 		// A lone event goes out plain (nothing to chain behind it) and
 		// holds the store, so that the 30 are queued when it returns: full
 		// batches, which go out pipelined.
@@ -182,25 +194,41 @@ func testPipelineTwoInFlight(t *testing.T, failAgain bool) {
 		close(first)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := l.Flush(ctx); err != nil {
+		err := l.Flush(ctx)
+		switch {
+		case exhaust && !errors.Is(err, logger.ErrOutcomeUnknown):
+			t.Fatalf("Flush: %v, want the given-up head reported as %v", err, logger.ErrOutcomeUnknown)
+		case !exhaust && err != nil:
 			t.Fatal(err)
 		}
-		if got := s.storedOnce(); !slices.Equal(got, ids) {
-			t.Fatalf("stored %v, want every event once in logged order %v", got, ids)
+		p.mu.Lock()
+		head := len(p.sends[0].ids)
+		p.mu.Unlock()
+		want := ids
+		if exhaust { // the head batch (after the warm-up event) given up
+			want = slices.Concat(ids[:1], ids[1+head:])
+		}
+		if got := s.storedOnce(); !slices.Equal(got, want) {
+			t.Fatalf("stored %v, want every event once in logged order %v", got, want)
 		}
 		st := l.Stats()
 		// Both batches failed (the chained one behind the failed head):
 		// each of their events was sent again, and counts as Retried once
 		// for each time it was sent again.
-		p.mu.Lock()
-		head := len(p.sends[0].ids)
-		p.mu.Unlock()
-		wantFailed, wantRetried := uint64(2), uint64(sent)
-		if failAgain {
+		wantStored, wantFailed, wantRetried := uint64(31), uint64(2), uint64(sent)
+		switch {
+		case failAgain:
 			wantFailed, wantRetried = 3, uint64(sent+head)
+		case exhaust:
+			// The head's one resend and then the second batch, sent
+			// again after the head was given up.
+			wantStored, wantFailed = uint64(31-head), 3
 		}
-		if st.Stored != 31 || st.FailedBatches != wantFailed || st.Retried != wantRetried {
-			t.Errorf("stats %+v, want 31 stored, %d failed batches, %d retried", st, wantFailed, wantRetried)
+		if st.Stored != wantStored || st.FailedBatches != wantFailed || st.Retried != wantRetried {
+			t.Errorf("stats %+v, want %d stored, %d failed batches, %d retried", st, wantStored, wantFailed, wantRetried)
+		}
+		if gone := st.Dropped.RetriesExhausted + st.OutcomeUnknown; exhaust && gone != uint64(head) {
+			t.Errorf("stats %+v: %d given up, want the head's %d", st, gone, head)
 		}
 		if p.most != 2 {
 			t.Errorf("at most %d outstanding, want 2", p.most)

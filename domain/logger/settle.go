@@ -108,6 +108,7 @@ func (l *Logger) settle(off, n int, err error, since time.Time, spilt bool, now 
 			if h.sentAt[k].IsZero() && maybeStored(eventErr(err, errs, i)) {
 				h.sentAt[k] = since // it may have been stored from then on
 			}
+			h.again[k] = true
 			h.keep(off+w, k)
 			w++
 		}
@@ -150,7 +151,7 @@ func (l *Logger) settled(failed, w, n int, err error, spilt bool, now time.Time)
 		f.retry.attempts = 0
 		return
 	}
-	if f.retry.failedBatch(w, now) {
+	if f.retry.failedBatch(now) {
 		l.exhaust(w, now)
 	}
 }

@@ -273,7 +273,7 @@ func (l *Logger) spillEvents(i, j int, now time.Time) (left int, ok bool) {
 	}
 	verdicts, failed, errs := l.spillResult(err, h.evs[i:j], now)
 	if i == 0 && failed == 0 {
-		f.retry.attempts, f.retry.resend = 0, 0
+		f.retry.attempts = 0
 	}
 	if l.cfg.onDrop != nil {
 		for k, v := range verdicts {

@@ -30,24 +30,18 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 	defer cancel()
 
 	const name, n = "ev", 20000 // several of the read's pull batches (4096)
-	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
-	require.NoError(t, err)
+	// A stream create the meta leader never answers (seen once in ten
+	// runs right after the cluster formed) is tried again; the same
+	// config makes a second create a no-op.
+	var st jetstream.Stream
+	for st == nil {
+		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err = js.CreateOrUpdateStream(tctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
+		tcancel()
+		require.NoError(t, ctx.Err(), "create the stream: %v", err)
+	}
 	c.WaitStreamHealthy(t, name, 3)
-	for i := range n {
-		job := fmt.Sprintf("job-%d", i)
-		ev := event.Completed(job, "w", time.Millisecond, event.WithQueue("q"))
-		subj, err := subject.For("dev", "naq", job, ev.Type)
-		require.NoError(t, err)
-		body, err := ev.AppendJSON(nil)
-		require.NoError(t, err)
-		_, err = js.PublishAsync(subj, body)
-		require.NoError(t, err)
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-ctx.Done():
-		t.Fatalf("%d publishes not acknowledged: %v", js.PublishAsyncPending(), ctx.Err())
-	}
+	publishEvents(ctx, t, js, n)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(n), info.State.Msgs)
@@ -90,4 +84,44 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 	}
 	t.Logf("read %d messages; killed %s (the stream's leader: %v) at message 100; the read ended %s after the kill, %s after it began",
 		n, c.Name(killed), killed == streamLeader, time.Since(killedAt).Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}
+
+// publishEvents stores n events (job-<i>, completed) on the stream of
+// subject.StreamFilter, each once: async publishes in rounds, those whose
+// acknowledgement failed (a fresh R3 stream can time some out) sent again
+// under the same Nats-Msg-Id, which the server de-duplicates.
+func publishEvents(ctx context.Context, t *testing.T, js jetstream.JetStream, n int) {
+	t.Helper()
+	left := make([]int, n)
+	for i := range left {
+		left[i] = i
+	}
+	for round := 0; len(left) > 0; round++ {
+		require.Less(t, round, 20, "%d events still not stored after 20 rounds", len(left))
+		futures := make([]jetstream.PubAckFuture, len(left))
+		for k, i := range left {
+			job := fmt.Sprintf("job-%d", i)
+			ev := event.Completed(job, "w", time.Millisecond, event.WithQueue("q"))
+			subj, err := subject.For("dev", "naq", job, ev.Type)
+			require.NoError(t, err)
+			body, err := ev.AppendJSON(nil)
+			require.NoError(t, err)
+			futures[k], err = js.PublishAsync(subj, body, jetstream.WithMsgID(job))
+			require.NoError(t, err)
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-ctx.Done():
+			t.Fatalf("%d publishes not acknowledged: %v", js.PublishAsyncPending(), ctx.Err())
+		}
+		var again []int
+		for k, f := range futures {
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+				again = append(again, left[k])
+			}
+		}
+		left = again
+	}
 }
