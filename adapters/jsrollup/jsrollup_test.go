@@ -35,7 +35,8 @@ func stream(t *testing.T, nc *nats.Conn, n int, junkAt ...int) jetstream.Stream 
 func streamWith(t *testing.T, nc *nats.Conn, cfg jetstream.StreamConfig, n int, junkAt ...int) jetstream.Stream {
 	t.Helper()
 	ctx := context.Background()
-	js, err := jetstream.New(nc)
+	// Room for every publish in flight: no stall under a loaded machine.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(max(n, 256)))
 	require.NoError(t, err)
 	cfg.Name, cfg.Subjects = "ev", []string{subject.StreamFilter()}
 	st, err := js.CreateStream(ctx, cfg)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,16 +99,19 @@ func (l *Log) Pending(ctx context.Context, from uint64) (uint64, error) {
 // left in it.
 //
 // A consumer lost during the read (a reconnect, a server restart, a
-// leader change, a consumer deleted by hand), or one that delivers nothing
-// for the idle time while the range still holds messages, is made again from the
-// sequence after the last one delivered, so nothing is missed or seen
-// twice; tries are 250 ms apart at first, doubling to 4 s, for up to the
-// recovery time (WithReadRecovery) without a message delivered, then Read
-// fails with the last try's error. A stream deleted during the read ends
-// it at the first failed try, with an error naming the stream and
-// wrapping ports.ErrNotFound and jetstream.ErrStreamNotFound. A cancelled ctx ends it with
-// ctx's error, at once unless a consumer re-create is under way (then
-// after its try, at most the request timeout).
+// leader change, a consumer deleted by hand), or one that delivers
+// nothing for the idle time while the range still holds messages, is made
+// again from the sequence after the last one delivered, so nothing is
+// missed or seen twice. Tries are 250 ms apart at first, doubling to 4 s,
+// for up to the recovery time (WithReadRecovery) from when the loss is
+// seen (a stuck consumer: after its idle time), without a message
+// delivered; then Read fails with the last try's error. A closed
+// connection ends the read at once. A stream deleted
+// during the read ends it at the first failed try, with an error naming
+// the stream and wrapping ports.ErrNotFound and jetstream.ErrStreamNotFound.
+// A cancelled ctx ends it with ctx's error, at once unless a consumer
+// re-create is under way (then after its try: nats.go gives a create up
+// to 10 s).
 func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool) (uint64, error) {
 	if from == 0 {
 		from = 1
@@ -162,7 +166,7 @@ func (r *reading) run(ctx context.Context, from uint64) error {
 	for {
 		before := r.last
 		err := r.consume(ctx, r.next(from))
-		if err == nil || r.done || ctx.Err() != nil {
+		if err == nil || r.done || ctx.Err() != nil || r.l.nc.IsClosed() {
 			return err
 		}
 		// The consumer is lost (or could not be made). A stream deleted
@@ -178,7 +182,7 @@ func (r *reading) run(ctx context.Context, from uint64) error {
 			return nil // nothing left in the range (purged meanwhile)
 		}
 		if time.Since(lostAt)+wait > r.l.cfg.recovery {
-			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: its consumer was lost and not made again within %v (WithReadRecovery): %w", r.l.name, r.last, r.l.cfg.recovery, err)
+			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: no consumer delivered for %v (WithReadRecovery): %w", r.l.name, r.last, r.l.cfg.recovery, err)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -196,7 +200,10 @@ func (r *reading) run(ctx context.Context, from uint64) error {
 // an error when the consumer could not be made or was lost.
 func (r *reading) consume(ctx context.Context, from uint64) error {
 	l := r.l
-	cons, err := l.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+	// The create is bounded like state's requests: one placed on a node
+	// just killed is not answered.
+	cctx, ccancel := context.WithTimeout(ctx, l.cfg.timeout)
+	cons, err := l.stream.OrderedConsumer(cctx, jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       from,
 		InactiveThreshold: 10 * time.Second,
@@ -206,6 +213,7 @@ func (r *reading) consume(ctx context.Context, from uint64) error {
 		// stream deleted under the read would hold Read for ever).
 		MaxResetAttempts: 1,
 	})
+	ccancel()
 	if err != nil {
 		return fmt.Errorf("read from sequence %d: %w", from, classify(err))
 	}
@@ -248,11 +256,15 @@ func (r *reading) consume(ctx context.Context, from uint64) error {
 			if st.Last < at || st.Msgs == 0 {
 				return nil
 			}
-			left, perr := r.pending(ctx, at)
-			if perr != nil {
-				return perr
+			// Past the range first: messages stored in between can
+			// only make the range look fuller (stuck), never done.
+			var after uint64
+			if r.through < math.MaxUint64 {
+				if after, serr = r.pending(ctx, r.through+1); serr != nil {
+					return serr
+				}
 			}
-			after, perr := r.pending(ctx, r.through+1)
+			left, perr := r.pending(ctx, at)
 			if perr != nil {
 				return perr
 			}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -39,9 +40,15 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 		st, err = js.CreateOrUpdateStream(tctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
 		tcancel()
 		require.NoError(t, ctx.Err(), "create the stream: %v", err)
+		if st == nil && !errors.Is(err, context.DeadlineExceeded) {
+			select { // an answer that came at once: not at once again
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
 	c.WaitStreamHealthy(t, name, 3)
-	publishEvents(ctx, t, js, n)
+	publishEvents(ctx, t, nc, n)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(n), info.State.Msgs)
@@ -90,14 +97,18 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 // subject.StreamFilter, each once: async publishes in rounds, those whose
 // acknowledgement failed (a fresh R3 stream can time some out) sent again
 // under the same Nats-Msg-Id, which the server de-duplicates.
-func publishEvents(ctx context.Context, t *testing.T, js jetstream.JetStream, n int) {
+func publishEvents(ctx context.Context, t *testing.T, nc *nats.Conn, n int) {
 	t.Helper()
+	// Room for every publish in flight: none stalls.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(n))
+	require.NoError(t, err)
 	left := make([]int, n)
 	for i := range left {
 		left[i] = i
 	}
+	var last error // of the round before
 	for round := 0; len(left) > 0; round++ {
-		require.Less(t, round, 20, "%d events still not stored after 20 rounds", len(left))
+		require.Less(t, round, 20, "%d events still not stored after 20 rounds: %v", len(left), last)
 		futures := make([]jetstream.PubAckFuture, len(left))
 		for k, i := range left {
 			job := fmt.Sprintf("job-%d", i)
@@ -118,8 +129,8 @@ func publishEvents(ctx context.Context, t *testing.T, js jetstream.JetStream, n 
 		for k, f := range futures {
 			select {
 			case <-f.Ok():
-			case <-f.Err():
-				again = append(again, left[k])
+			case err := <-f.Err():
+				again, last = append(again, left[k]), err
 			}
 		}
 		left = again
