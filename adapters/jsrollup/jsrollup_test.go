@@ -415,3 +415,54 @@ func TestLogReadConsumerLostForGood(t *testing.T) {
 	assert.Less(t, last, uint64(n))
 	assert.GreaterOrEqual(t, refused.Load(), int64(3), "nats.go's try and Read's within 2 s (0.25, 0.75 and 1.75 s after it)")
 }
+
+// TestLogReadServerRestarted: a read across a restart of the server (its
+// store kept) goes on after the client reconnects and delivers every
+// message once, in order.
+func TestLogReadServerRestarted(t *testing.T) {
+	srv, nc := natsembedtest.Connect(t)
+	const n = 10000
+	stream(t, nc, n)
+	l, err := jsrollup.NewLog(context.Background(), nc, "ev")
+	require.NoError(t, err)
+	var seen []uint64
+	restarted := make(chan error, 1)
+	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
+		seen = append(seen, m.Seq)
+		if m.Seq == 10 {
+			restarted <- srv.Restart()
+		}
+		return true
+	})
+	require.NoError(t, <-restarted)
+	last, err := wait()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(n), last)
+	require.Len(t, seen, n, "every message once")
+	for i, seq := range seen {
+		require.Equal(t, uint64(i+1), seq, "in order, none twice")
+	}
+}
+
+// TestLogReadConnectionClosed: a read whose connection is closed ends at
+// once (not after the recovery time) with an error naming the stream.
+func TestLogReadConnectionClosed(t *testing.T) {
+	srv, nc := natsembedtest.Connect(t)
+	const n = 10000
+	stream(t, nc, n)
+	own, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	l, err := jsrollup.NewLog(context.Background(), own, "ev", jsrollup.WithReadRecovery(time.Hour))
+	require.NoError(t, err)
+	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
+		if m.Seq == 10 {
+			own.Close()
+		}
+		return true
+	})
+	last, err := wait() // within readAsync's 30 s, not the hour
+	require.ErrorIs(t, err, nats.ErrConnectionClosed)
+	assert.ErrorContains(t, err, `stream "ev"`)
+	assert.GreaterOrEqual(t, last, uint64(10))
+	assert.Less(t, last, uint64(n))
+}

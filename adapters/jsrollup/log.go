@@ -166,8 +166,11 @@ func (r *reading) run(ctx context.Context, from uint64) error {
 	for {
 		before := r.last
 		err := r.consume(ctx, r.next(from))
-		if err == nil || r.done || ctx.Err() != nil || r.l.nc.IsClosed() {
+		if err == nil || r.done || ctx.Err() != nil {
 			return err
+		}
+		if r.l.nc.IsClosed() {
+			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: %w: %w", r.l.name, r.last, nats.ErrConnectionClosed, err)
 		}
 		// The consumer is lost (or could not be made). A stream deleted
 		// ends the read; anything else is tried again for a while.
@@ -257,7 +260,8 @@ func (r *reading) consume(ctx context.Context, from uint64) error {
 				return nil
 			}
 			// Past the range first: messages stored in between can
-			// only make the range look fuller (stuck), never done.
+			// only make the range look fuller (stuck), not done. (Only
+			// messages past the range purged in between could.)
 			var after uint64
 			if r.through < math.MaxUint64 {
 				if after, serr = r.pending(ctx, r.through+1); serr != nil {

@@ -402,6 +402,23 @@ func (c *Cluster) Reconnect(t testing.TB, i int) {
 	t.Logf("cluster: %s reconnected and rejoined", n.name)
 }
 
+// Client connects a test's client to the cluster by its URL list,
+// reconnecting without end (100 ms apart) so that it fails over when its
+// node goes; the connection is closed when the test ends.
+func (c *Cluster) Client(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("cluster: connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("cluster: %v", err)
+	}
+	return nc, js
+}
+
 // Reset makes the cluster as StartCluster left it, for the next test on it:
 // it starts the nodes a fault left down and reconnects those it left cut
 // off (a test that failed half-way), waits until the cluster has formed,

@@ -50,16 +50,12 @@ func testClusterForms(t *testing.T, c *Cluster) {
 	began := time.Now()
 	t.Logf("cluster: %s", c.URLs())
 
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	_, js := c.Client(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 
 	const stream = "sanity"
-	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"sanity.>"}, Replicas: 3, Storage: jetstream.FileStorage})
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"sanity.>"}, Replicas: 3, Storage: jetstream.FileStorage})
 	require.NoError(t, err)
 	c.WaitStreamHealthy(t, stream, 3)
 	leader := c.StreamLeader(t, stream)

@@ -22,11 +22,7 @@ import (
 // leader if it led it) from the message after the last one delivered, and
 // delivers every message of the range exactly once, in order.
 func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
-	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	nc, js := c.Client(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
@@ -34,12 +30,16 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 	// A stream create the meta leader never answers (seen once in ten
 	// runs right after the cluster formed) is tried again; the same
 	// config makes a second create a no-op.
-	var st jetstream.Stream
+	var (
+		st  jetstream.Stream
+		err error
+	)
 	for st == nil {
 		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
 		st, err = js.CreateOrUpdateStream(tctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
 		tcancel()
 		require.NoError(t, ctx.Err(), "create the stream: %v", err)
+		require.NotErrorIs(t, err, jetstream.ErrStreamNameAlreadyInUse)
 		if st == nil && !errors.Is(err, context.DeadlineExceeded) {
 			select { // an answer that came at once: not at once again
 			case <-ctx.Done():
