@@ -107,11 +107,42 @@ func closeLogger(t *testing.T, l *logger.Logger) {
 	require.NoError(t, l.Close(ctx), "every event stored")
 }
 
+// withTwoInFlight runs attempt, on a fresh server each time, until one
+// gets the logger to two calls in flight (attempt reports it), at most 5
+// times. Whether it does is a race in the logger's flusher: on a loaded
+// machine its first call can take the events queued so far with nothing
+// queued behind it yet, and then nothing is chained behind it (seen once
+// in CI: a first call of 1,050, none chained). Such an attempt still
+// checks that every event was stored once, in order.
+func withTwoInFlight(t *testing.T, attempt func(t *testing.T) (twoInFlight bool)) {
+	t.Helper()
+	for i := 1; i <= 5; i++ {
+		if attempt(t) {
+			return
+		}
+		t.Logf("attempt %d: no call chained behind the logger's first; again on a fresh server", i)
+	}
+	t.Fatal("no attempt of 5 had two calls in flight")
+}
+
+// settleAlone ends an attempt that did not get two calls in flight: the
+// connection goes, and every event must still be stored once, in order.
+func settleAlone(t *testing.T, p *proxy, done <-chan error, l *logger.Logger, watch *nats.Conn, st *jsstore.Store, evs []event.JobEvent) bool {
+	t.Helper()
+	p.release()
+	require.NoError(t, <-done)
+	closeLogger(t, l)
+	checkExactlyOnceInOrder(t, readBack(t, watch, st.StreamName()), evs)
+	return false
+}
+
 // TestPipelinedGapInFirstCall drops message 700 of the first call on its
 // way to the server while the second call is sent behind it on the same
 // fast batch. The server stores 699, reports the gap and stores nothing
 // after it; the logger retries both calls' rest, in order, once.
-func TestPipelinedGapInFirstCall(t *testing.T) {
+func TestPipelinedGapInFirstCall(t *testing.T) { withTwoInFlight(t, gapInFirstCall) }
+
+func gapInFirstCall(t *testing.T) bool {
 	srv, p, nc, st, l := pipelinedStore(t)
 	watch := connect(t, srv.ClientURL())
 	p.dropOnce(func(reply string) bool { return strings.HasSuffix(reply, ".fail.700.1.$FI") })
@@ -131,7 +162,9 @@ func TestPipelinedGapInFirstCall(t *testing.T) {
 	}
 	awaitQuiet(t, nc)
 	t.Logf("at the hold: published %d more, stats %+v", nc.Stats().OutMsgs-base, l.Stats())
-	require.Greater(t, l.Stats().InFlight, batch, "two calls in flight")
+	if l.Stats().InFlight <= batch {
+		return settleAlone(t, p, done, l, watch, st, evs)
+	}
 	p.release()
 	require.NoError(t, <-done)
 	closeLogger(t, l)
@@ -139,6 +172,7 @@ func TestPipelinedGapInFirstCall(t *testing.T) {
 	require.Positive(t, stats.FailedBatches, "the gap failed the first call")
 	t.Logf("logger stats %+v", stats)
 	checkExactlyOnceInOrder(t, readBack(t, watch, st.StreamName()), evs)
+	return true
 }
 
 // TestPipelinedConnectionCutInFirstCall holds the connection once message
@@ -147,6 +181,10 @@ func TestPipelinedGapInFirstCall(t *testing.T) {
 // tail and the second call are of unknown outcome or not sent; the logger
 // sends them again in order with the same ids.
 func TestPipelinedConnectionCutInFirstCall(t *testing.T) {
+	withTwoInFlight(t, connectionCutInFirstCall)
+}
+
+func connectionCutInFirstCall(t *testing.T) bool {
 	srv, p, nc, st, l := pipelinedStore(t)
 	watch := connect(t, srv.ClientURL())
 	evs := makeEvents(total)
@@ -157,7 +195,9 @@ func TestPipelinedConnectionCutInFirstCall(t *testing.T) {
 	for l.Stats().InFlight <= batch && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond) // polling, with a deadline
 	}
-	require.Greater(t, l.Stats().InFlight, batch, "two calls in flight when the connection is cut")
+	if l.Stats().InFlight <= batch {
+		return settleAlone(t, p, done, l, watch, st, evs)
+	}
 	p.cut()
 	p.release()
 	require.NoError(t, <-done)
@@ -167,6 +207,7 @@ func TestPipelinedConnectionCutInFirstCall(t *testing.T) {
 	require.Positive(t, stats.FailedBatches, "the cut failed the calls in flight")
 	t.Logf("logger stats %+v", stats)
 	checkExactlyOnceInOrder(t, readBack(t, watch, st.StreamName()), evs)
+	return true
 }
 
 // TestPipelinedOffStillInOrder: WithPipelineDepth(1) over the same fault
