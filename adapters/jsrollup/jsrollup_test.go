@@ -378,12 +378,7 @@ func TestLogReadConsumerLost(t *testing.T) {
 		"Read did not try to make its consumer again")
 	require.NoError(t, st.DeleteConsumer(context.Background(), "blocker"))
 	last, err := wait()
-	require.NoError(t, err)
-	assert.Equal(t, uint64(n), last)
-	require.Len(t, seen, n, "every message once")
-	for i, seq := range seen {
-		require.Equal(t, uint64(i+1), seq, "in order, none twice")
-	}
+	requireAllOnceInOrder(t, seen, n, last, err)
 }
 
 // TestLogReadConsumerLostForGood: a consumer that cannot be made again
@@ -436,12 +431,7 @@ func TestLogReadServerRestarted(t *testing.T) {
 	})
 	require.NoError(t, <-restarted)
 	last, err := wait()
-	require.NoError(t, err)
-	assert.Equal(t, uint64(n), last)
-	require.Len(t, seen, n, "every message once")
-	for i, seq := range seen {
-		require.Equal(t, uint64(i+1), seq, "in order, none twice")
-	}
+	requireAllOnceInOrder(t, seen, n, last, err)
 }
 
 // TestLogReadConnectionClosed: a read whose connection is closed ends at
@@ -465,4 +455,16 @@ func TestLogReadConnectionClosed(t *testing.T) {
 	assert.ErrorContains(t, err, `stream "ev"`)
 	assert.GreaterOrEqual(t, last, uint64(10))
 	assert.Less(t, last, uint64(n))
+}
+
+// requireAllOnceInOrder checks a Read of [1, n] that delivered seen and
+// returned last and err: no error, and every sequence once, in order.
+func requireAllOnceInOrder(t *testing.T, seen []uint64, n int, last uint64, err error) {
+	t.Helper()
+	require.NoError(t, err)
+	assert.Equal(t, uint64(n), last)
+	require.Len(t, seen, n, "every message once")
+	for i, seq := range seen {
+		require.Equal(t, uint64(i+1), seq, "in order, none twice")
+	}
 }
