@@ -106,9 +106,9 @@ func (l *Log) Pending(ctx context.Context, from uint64) (uint64, error) {
 // for up to the recovery time (WithReadRecovery) from when the loss is
 // seen (a stuck consumer: after its idle time), without a message
 // delivered; then Read fails with the last try's error. A closed
-// connection ends the read at once. A stream deleted
-// during the read ends it at the first failed try, with an error naming
-// the stream and wrapping ports.ErrNotFound and jetstream.ErrStreamNotFound.
+// connection ends the read at once. A stream deleted during the read ends
+// it at the first failed try, with an error naming the stream and
+// wrapping ports.ErrNotFound and jetstream.ErrStreamNotFound.
 // A cancelled ctx ends it with ctx's error, at once unless a consumer
 // re-create is under way (then after its try: nats.go gives a create up
 // to 10 s).
@@ -119,8 +119,8 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 	if through < from {
 		return 0, nil
 	}
-	r := &reading{l: l, through: through, fn: fn}
-	err := r.run(ctx, from)
+	r := &reading{l: l, from: from, through: through, fn: fn}
+	err := r.run(ctx)
 	if err == nil || ctx.Err() == nil {
 		return r.last, err
 	}
@@ -130,6 +130,7 @@ func (l *Log) Read(ctx context.Context, from, through uint64, fn func(Msg) bool)
 // reading is one Read: what it delivered so far, across its consumers.
 type reading struct {
 	l       *Log
+	from    uint64 // the range asked for
 	through uint64
 	fn      func(Msg) bool
 	last    uint64 // the last sequence delivered
@@ -154,18 +155,18 @@ func (r *reading) pending(ctx context.Context, from uint64) (uint64, error) {
 }
 
 // next is where the read goes on: the sequence after the last delivered.
-func (r *reading) next(from uint64) uint64 { return max(r.last+1, from) }
+func (r *reading) next() uint64 { return max(r.last+1, r.from) }
 
 // run reads with one consumer after another until the range is read, fn
 // stops, ctx ends or a lost consumer cannot be made again.
-func (r *reading) run(ctx context.Context, from uint64) error {
+func (r *reading) run(ctx context.Context) error {
 	var (
 		lostAt time.Time // when the consumer was lost with no message since
 		wait   = 250 * time.Millisecond
 	)
 	for {
 		before := r.last
-		err := r.consume(ctx, r.next(from))
+		err := r.consume(ctx, r.next())
 		if err == nil || r.done || ctx.Err() != nil {
 			return err
 		}
@@ -181,7 +182,7 @@ func (r *reading) run(ctx context.Context, from uint64) error {
 		if errors.Is(serr, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("jsrollup: read of stream %q after sequence %d: the stream was deleted: %w: %w", r.l.name, r.last, ports.ErrNotFound, serr)
 		}
-		if serr == nil && (st.Msgs == 0 || st.Last < r.next(from)) {
+		if serr == nil && (st.Msgs == 0 || st.Last < r.next()) {
 			return nil // nothing left in the range (purged meanwhile)
 		}
 		if time.Since(lostAt)+wait > r.l.cfg.recovery {
@@ -251,7 +252,7 @@ func (r *reading) consume(ctx context.Context, from uint64) error {
 			}
 			// Nothing came within the idle time: is anything left in
 			// the range?
-			at := r.next(from)
+			at := r.next()
 			st, serr := r.state(ctx)
 			if serr != nil {
 				return serr
@@ -286,13 +287,11 @@ func (r *reading) consume(ctx context.Context, from uint64) error {
 			continue
 		}
 		seq := meta.Sequence.Stream
-		if seq > r.through || seq <= r.last {
-			// Past the range; or (never seen, ordered consumers resume
-			// after the last message) one delivered already.
-			if seq > r.through {
-				return nil
-			}
-			continue
+		if seq > r.through {
+			return nil
+		}
+		if seq <= r.last {
+			continue // delivered already (never seen: ordered consumers resume after the last)
 		}
 		r.last = seq
 		if !r.fn(decode(seq, m.Subject(), m.Data())) || seq == r.through {
