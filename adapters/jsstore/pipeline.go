@@ -46,7 +46,10 @@ import (
 // the last confirmed one are stored, those after a commit's count are
 // certainly not (logger.ErrNotSent), the rest are of unknown outcome. A
 // chained call that arrives after such a failure is not sent at all
-// (ErrNotSent), since its events would land before the failed ones' retry.
+// (ErrNotSent), since its events would land before the failed ones' retry;
+// nor is one chained behind a call that was itself not sent (the logger
+// chains a third call once the head is answered, while the second is
+// still in SendBatch), until a call that is not chained.
 // Nothing is re-sent inside SendBatch: the caller retries, in order.
 //
 // When the Store publishes asynchronously (PublishAsync, or the fallback
@@ -98,10 +101,12 @@ var _ logger.Pipeliner = (*Store)(nil)
 type pipeline struct {
 	mu  sync.Mutex // serializes SendBatch calls and the closing by StoreBatch
 	cur *pbatch
-	// asyncShort: the last SendBatch answered on the asynchronous path did
-	// not store every event (rejections aside); a chained call behind it
-	// is not sent.
-	asyncShort bool
+	// unsent is why the last SendBatch call is certainly not wholly
+	// stored outside of any batch still open: it was not sent, or it was
+	// answered on the asynchronous path without every event stored
+	// (rejections aside). Nil if not. A chained call behind it is not
+	// sent, whatever the batches before it became since.
+	unsent error
 }
 
 // pcall is one SendBatch call on a pipelined batch.
@@ -185,11 +190,19 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 
 	s.pipe.mu.Lock()
 	defer s.pipe.mu.Unlock()
+	if chained && s.pipe.unsent != nil {
+		c.fail(behindUnsent(s.pipe.unsent))
+		return done(batchError(c.errs))
+	}
 	b, err := s.pipeBatch(ctx, chained, len(events))
 	if err != nil {
+		// Not sent: a call chained behind this one must not be either,
+		// even once the batch before has ended whole (it ends on its own).
+		s.pipe.unsent = err
 		c.fail(err)
 		return done(batchError(c.errs))
 	}
+	s.pipe.unsent = nil
 	b.send(ctx, c, more)
 	return func() error { return b.wait(ctx, c) }
 }
@@ -203,16 +216,19 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained bool) error {
 	if chained {
 		s.pipe.mu.Lock()
-		short := s.pipe.asyncShort
-		if b := s.pipe.cur; b != nil && !short {
+		var cause error
+		if s.pipe.unsent != nil {
+			cause = behindUnsent(s.pipe.unsent)
+		} else if b := s.pipe.cur; b != nil {
 			b.mu.Lock()
-			short = !b.whole()
+			if !b.whole() {
+				cause = fmt.Errorf("%w: the batch before it was not wholly stored", ports.ErrUnavailable)
+			}
 			b.mu.Unlock()
 		}
 		s.pipe.mu.Unlock()
-		if short {
+		if cause != nil {
 			errs := make([]error, len(events))
-			cause := fmt.Errorf("%w: the batch before it was not wholly stored", ports.ErrUnavailable)
 			for i := range events {
 				errs[i] = notSent(&events[i], cause)
 			}
@@ -221,9 +237,18 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 	}
 	err := s.StoreBatch(ctx, events)
 	s.pipe.mu.Lock()
-	s.pipe.asyncShort = !storedOrRejected(err)
+	s.pipe.unsent = nil
+	if !storedOrRejected(err) {
+		s.pipe.unsent = fmt.Errorf("%w: it was not wholly stored", ports.ErrUnavailable)
+	}
 	s.pipe.mu.Unlock()
 	return err
+}
+
+// behindUnsent is the cause of a chained call's not being sent because the
+// call before it was not (wholly) stored, for the reason unsent.
+func behindUnsent(unsent error) error {
+	return fmt.Errorf("%w: the batch before it was not wholly stored either (%w)", ports.ErrUnavailable, unsent)
 }
 
 // storedOrRejected reports whether err, a StoreBatch error, leaves no

@@ -1,6 +1,7 @@
 package jsstore_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -165,4 +166,57 @@ func TestPipelinedAsyncChainedBehindAFailure(t *testing.T) {
 	require.NoError(t, f.st.SendBatch(t.Context(), append(head, chained...), false, true)())
 	require.NoError(t, f.st.SendBatch(t.Context(), later, true, false)(), "chained behind a whole call")
 	assert.Equal(t, append(append(ids(head), ids(chained)...), ids(later)...), streamIDs(t, f.st))
+}
+
+// TestPipelinedChainedBehindAnUnsentCall: a chained call that is not sent
+// (the batch before it sealed, its commit not yet acknowledged when the
+// call's ctx ends) fails with ErrNotSent; the logger, answered for the
+// head meanwhile, chains the next call behind it. That one must not be
+// sent either, although the batch before has ended whole by then: its
+// events would be stored ahead of the unsent call's retry (seen on a
+// cluster in a rolling restart: 2000 events out of order). Not chained,
+// both go out, in order.
+func TestPipelinedChainedBehindAnUnsentCall(t *testing.T) {
+	for attempt := 1; ; attempt++ {
+		f := setup(t)
+		head, unsent, next := events("job-u", 2000), events("job-u", 10), events("job-u", 10)
+		w1 := f.st.SendBatch(t.Context(), head, false, false) // sealed: its last message commits
+		gone, cancel := context.WithCancel(t.Context())
+		cancel()
+		w2 := f.st.SendBatch(gone, unsent, true, true)
+		require.NoError(t, w1(), "the head")
+		err := w2()
+		if err == nil || !strings.Contains(err.Error(), "not sending the batch chained behind it") {
+			// The head's commit was acknowledged before the call's ctx
+			// was looked at, so it was sent: not the case under test.
+			require.Less(t, attempt, 5, "the head's commit was acknowledged first in every attempt; last: %v", err)
+			continue
+		}
+		requireAllNotSent(t, err, len(unsent), "the call chained behind the sealed batch")
+
+		err = f.st.SendBatch(t.Context(), next, true, false)()
+		requireAllNotSent(t, err, len(next), "the call chained behind the unsent one")
+		require.Contains(t, err.Error(), "not wholly stored either", "the cause names the call before")
+		require.Equal(t, ids(head), streamIDs(t, f.st), "nothing stored behind the head")
+
+		retry := append(append([]event.JobEvent(nil), unsent...), next...)
+		require.NoError(t, f.st.SendBatch(t.Context(), retry, false, true)(), "not chained: sent")
+		later := events("job-u", 5)
+		require.NoError(t, f.st.SendBatch(t.Context(), later, true, false)(), "chained behind a whole call: sent")
+		want := append(append(ids(head), ids(retry)...), ids(later)...)
+		require.Equal(t, want, streamIDs(t, f.st), "the stream in logged order, once each")
+		return
+	}
+}
+
+// requireAllNotSent asserts that err is a *logger.BatchError of n events,
+// each certainly not stored (ErrNotSent).
+func requireAllNotSent(t *testing.T, err error, n int, what string) {
+	t.Helper()
+	be, ok := errors.AsType[*logger.BatchError](err)
+	require.True(t, ok, "%s: a *logger.BatchError, got %v", what, err)
+	require.Len(t, be.Errs, n, what)
+	for i, e := range be.Errs {
+		require.ErrorIs(t, e, logger.ErrNotSent, "%s: event %d", what, i)
+	}
 }

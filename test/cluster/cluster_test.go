@@ -738,3 +738,25 @@ func (c *Cluster) streamInfo(stream string) (*jetstream.StreamInfo, error) {
 	}
 	return s.CachedInfo(), nil
 }
+
+// answerTry bounds one try of a request that a cluster just formed or just
+// restarted may leave unanswered.
+const answerTry = 10 * time.Second
+
+// untilAnswered calls try with at most answerTry of ctx until it returns
+// anything but that try's own deadline, and returns its last error. The
+// meta or stream leader of a cluster that has just formed sometimes never
+// answers one API request (a stream create in 1 of 10 runs, a consumer
+// create once in 8: the whole 60 s of the caller's ctx); a request with
+// the same config made again is a no-op when the first one did land.
+func untilAnswered(ctx context.Context, try func(ctx context.Context) error) error {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, answerTry)
+		err := try(tctx)
+		unanswered := tctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if err == nil || !unanswered || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -27,26 +26,12 @@ func testRollupReadNodeKilled(t *testing.T, c *Cluster) {
 	defer cancel()
 
 	const name, n = "ev", 20000 // several of the read's pull batches (4096)
-	// A stream create the meta leader never answers (seen once in ten
-	// runs right after the cluster formed) is tried again; the same
-	// config makes a second create a no-op.
-	var (
-		st  jetstream.Stream
-		err error
-	)
-	for st == nil {
-		tctx, tcancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err = js.CreateOrUpdateStream(tctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
-		tcancel()
-		require.NoError(t, ctx.Err(), "create the stream: %v", err)
-		require.NotErrorIs(t, err, jetstream.ErrStreamNameAlreadyInUse)
-		if st == nil && !errors.Is(err, context.DeadlineExceeded) {
-			select { // an answer that came at once: not at once again
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
+	var st jetstream.Stream
+	err := untilAnswered(ctx, func(ctx context.Context) (err error) {
+		st, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject.StreamFilter()}, Replicas: 3, Storage: jetstream.FileStorage})
+		return err
+	})
+	require.NoError(t, err, "create the stream")
 	c.WaitStreamHealthy(t, name, 3)
 	publishEvents(ctx, t, nc, n)
 	info, err := st.Info(ctx)

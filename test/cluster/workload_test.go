@@ -385,7 +385,9 @@ type ledger struct {
 	failed  error // first other Log error, nil if none
 }
 
-type loggedEvent struct{ job, index int }
+// loggedEvent is an accepted event's job, its index among that job's
+// events and its position among all accepted events (led.order).
+type loggedEvent struct{ job, index, pos int }
 
 // producer logs at a fixed rate from one goroutine, paced by a ticker: each
 // tick logs what is due by then, so a late tick catches up.
@@ -421,8 +423,8 @@ func (p *producer) run(l *logger.Logger, rate int) {
 				ev := event.Enqueued(jobName(job), "default", 0, event.WithDetail(seqDetail, next[job]))
 				switch err := l.Log(ev); {
 				case err == nil:
+					p.led.at[ev.ID] = loggedEvent{job: job, index: next[job], pos: len(p.led.order)}
 					p.led.order = append(p.led.order, ev.ID)
-					p.led.at[ev.ID] = loggedEvent{job: job, index: next[job]}
 					next[job]++
 				case errors.Is(err, logger.ErrBufferFull):
 					p.led.refused++
@@ -507,8 +509,12 @@ func startProcessorPair(ctx context.Context, t *testing.T, urls string) *process
 		nc := productConn(t, urls, "cluster-workload processor "+strconv.Itoa(i+1))
 		js, err := jetstream.New(nc)
 		require.NoError(t, err)
-		src, err := jsconsume.New(ctx, js, jsconsume.WithDurable(workloadDurable),
-			jsconsume.WithPullBatch(processorPullBatch), jsconsume.WithMaxAckPending(processorMaxAckPending))
+		var src *jsconsume.Source
+		err = untilAnswered(ctx, func(ctx context.Context) (err error) {
+			src, err = jsconsume.New(ctx, js, jsconsume.WithDurable(workloadDurable),
+				jsconsume.WithPullBatch(processorPullBatch), jsconsume.WithMaxAckPending(processorMaxAckPending))
+			return err
+		})
 		require.NoError(t, err, "create the durable consumer")
 		p := processor.New(src, processor.WithDeadLetter(src), processor.WithMaxConcurrent(processorConcurrency))
 		_, err = p.HandleAll(handle)
@@ -676,8 +682,12 @@ type Report struct {
 	// end: on disk, not stored (the replay did not drain in time).
 	LeftInSpill int
 	Duplicated  int // stream messages beyond the first of their event id
-	OutOfOrder  int // events stored before an event of their job logged earlier
-	Unknown     int // stream messages not logged by the workload, or undecodable
+	OutOfOrder  int // events stored after an event of their job logged later
+	// Disorder locates the out-of-order events, empty if none: the range
+	// of their positions in the log and of their stream sequences, and
+	// the same of the later-logged events stored before them.
+	Disorder string
+	Unknown  int // stream messages not logged by the workload, or undecodable
 
 	Processed           int // stored events handled at least once
 	Unprocessed         int // stored events never handled
@@ -696,6 +706,30 @@ type Report struct {
 	FailoverTime      time.Duration
 }
 
+// span is the range of the logged positions and stream sequences of a set
+// of events.
+type span struct{ pos, seq interval }
+
+func (s *span) add(pos int, seq uint64) {
+	s.pos.add(uint64(pos))
+	s.seq.add(seq)
+}
+
+// interval is a range of numbers, empty while n is 0.
+type interval struct{ lo, hi, n uint64 }
+
+func (i *interval) add(v uint64) {
+	if i.n == 0 || v < i.lo {
+		i.lo = v
+	}
+	if i.n == 0 || v > i.hi {
+		i.hi = v
+	}
+	i.n++
+}
+
+func (i interval) String() string { return fmt.Sprintf("%d..%d (%d)", i.lo, i.hi, i.n) }
+
 // compare checks the stream against the ledger, the processor and the live
 // stream.
 func compare(led ledger, sc streamContents, handled *idCounter, live *liveTail) Report {
@@ -707,7 +741,9 @@ func compare(led ledger, sc streamContents, handled *idCounter, live *liveTail) 
 		}
 	}
 	lastIndex := make(map[int]int, workloadJobs) // per job, the index of the last stored event
+	lastID := make(map[int]string, workloadJobs) // and its id
 	seen := make(map[string]bool, len(sc.first))
+	var late, early span
 	for _, id := range sc.ids {
 		le, ok := led.at[id]
 		if !ok {
@@ -720,9 +756,16 @@ func compare(led ledger, sc streamContents, handled *idCounter, live *liveTail) 
 		seen[id] = true
 		if prev, ok := lastIndex[le.job]; ok && le.index < prev {
 			r.OutOfOrder++
+			late.add(le.pos, sc.first[id])
+			e := lastID[le.job]
+			early.add(led.at[e].pos, sc.first[e])
 			continue
 		}
-		lastIndex[le.job] = le.index
+		lastIndex[le.job], lastID[le.job] = le.index, id
+	}
+	if r.OutOfOrder > 0 {
+		r.Disorder = fmt.Sprintf("out of order: logged at %s, stored at %s; stored before them: logged at %s, stored at %s",
+			late.pos, late.seq, early.pos, early.seq)
 	}
 
 	h := handled.snapshot()
@@ -766,6 +809,9 @@ func (r Report) Check(t *testing.T) {
 		r.FailoverTime.Round(time.Millisecond), r.LoggerErrors, r.LoggerStats, briefProcessorStats(r.ProcessorStats))
 	t.Log(line)
 	fmt.Println(line)
+	if r.Disorder != "" {
+		t.Log(r.Disorder)
+	}
 	for _, e := range r.FirstLoggerErrors {
 		t.Logf("logger error %s", e)
 	}
@@ -829,7 +875,7 @@ func TestWorkloadSingleServerRestart(t *testing.T) {
 // each figure must say so.
 func TestWorkloadCompare(t *testing.T) {
 	led := ledger{order: []string{"a0", "a1", "a2", "b0"}, at: map[string]loggedEvent{
-		"a0": {job: 0, index: 0}, "a1": {job: 0, index: 1}, "a2": {job: 0, index: 2}, "b0": {job: 1, index: 0},
+		"a0": {job: 0, index: 0, pos: 0}, "a1": {job: 0, index: 1, pos: 1}, "a2": {job: 0, index: 2, pos: 2}, "b0": {job: 1, index: 0, pos: 3},
 	}}
 	sc := streamContents{ids: []string{"a1", "a0", "a0", "b0", "zz"},
 		first: map[string]uint64{"a1": 1, "a0": 2, "b0": 4, "zz": 5}, lastSeq: 5}
@@ -846,6 +892,7 @@ func TestWorkloadCompare(t *testing.T) {
 	assert.Equal(t, 1, r.Lost, "a2")
 	assert.Equal(t, 1, r.Duplicated, "a0 twice")
 	assert.Equal(t, 1, r.OutOfOrder, "a0 stored after a1")
+	assert.Equal(t, "out of order: logged at 0..0 (1), stored at 2..2 (1); stored before them: logged at 1..1 (1), stored at 1..1 (1)", r.Disorder)
 	assert.Equal(t, 1, r.Unknown, "zz never logged")
 	assert.Equal(t, 1, r.Processed, "a1")
 	assert.Equal(t, 3, r.Unprocessed, "a0, b0, zz")
