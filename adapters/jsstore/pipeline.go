@@ -185,6 +185,11 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 		c.idx = append(c.idx, i)
 	}
 	if len(c.idx) == 0 {
+		if !chained { // every earlier outcome is known, and nothing is left to send
+			s.pipe.mu.Lock()
+			s.pipe.unsent = nil
+			s.pipe.mu.Unlock()
+		}
 		return done(batchError(c.errs))
 	}
 
@@ -226,6 +231,9 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 			}
 			b.mu.Unlock()
 		}
+		if cause != nil {
+			s.pipe.unsent = cause // not sent: nor is a call chained behind it
+		}
 		s.pipe.mu.Unlock()
 		if cause != nil {
 			errs := make([]error, len(events))
@@ -246,9 +254,10 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 }
 
 // behindUnsent is the cause of a chained call's not being sent because the
-// call before it was not (wholly) stored, for the reason unsent.
+// call before it was not (wholly) stored, for the reason unsent (as text:
+// what it wraps, a rejection say, is not this call's).
 func behindUnsent(unsent error) error {
-	return fmt.Errorf("%w: the batch before it was not wholly stored either (%w)", ports.ErrUnavailable, unsent)
+	return fmt.Errorf("%w: the batch before it was not wholly stored either (%s)", ports.ErrUnavailable, unsent.Error())
 }
 
 // storedOrRejected reports whether err, a StoreBatch error, leaves no

@@ -748,7 +748,8 @@ const answerTry = 10 * time.Second
 // meta or stream leader of a cluster that has just formed sometimes never
 // answers one API request (a stream create in 1 of 10 runs, a consumer
 // create once in 8: the whole 60 s of the caller's ctx); a request with
-// the same config made again is a no-op when the first one did land.
+// the same config made again is a no-op when the first one did land. It
+// ends when ctx does, so ctx must have a deadline.
 func untilAnswered(ctx context.Context, try func(ctx context.Context) error) error {
 	for {
 		tctx, cancel := context.WithTimeout(ctx, answerTry)

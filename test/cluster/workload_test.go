@@ -685,7 +685,8 @@ type Report struct {
 	OutOfOrder  int // events stored after an event of their job logged later
 	// Disorder locates the out-of-order events, empty if none: the range
 	// of their positions in the log and of their stream sequences, and
-	// the same of the later-logged events stored before them.
+	// the same of the later-logged events stored before them (whose count
+	// is of pairs: one such event ahead of several counts several times).
 	Disorder string
 	Unknown  int // stream messages not logged by the workload, or undecodable
 
