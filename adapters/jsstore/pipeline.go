@@ -228,11 +228,9 @@ func (s *Store) sendAsync(ctx context.Context, events []event.JobEvent, chained 
 			b.mu.Lock()
 			if !b.whole() {
 				cause = fmt.Errorf("%w: the batch before it was not wholly stored", ports.ErrUnavailable)
+				s.pipe.unsent = cause // not sent: nor is a call chained behind it
 			}
 			b.mu.Unlock()
-		}
-		if cause != nil {
-			s.pipe.unsent = cause // not sent: nor is a call chained behind it
 		}
 		s.pipe.mu.Unlock()
 		if cause != nil {
