@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/naq-go/events/domain/processor"
-	"github.com/naq-go/events/ports"
 )
 
 // Headers of a dead letter.
@@ -30,24 +29,31 @@ const (
 const maxErrorHeader = 4096
 
 func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
-	_, err := s.js.Stream(ctx, s.cfg.dlqStream)
+	rctx, cancel := s.request(ctx)
+	_, err := s.js.Stream(rctx, s.cfg.dlqStream)
+	cancel()
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
-		return fmt.Errorf("jsconsume: dead-letter stream %q: %w: %w", s.cfg.dlqStream, ports.ErrUnavailable, err)
+		return fmt.Errorf("jsconsume: dead-letter stream %q: %w", s.cfg.dlqStream, classify(err))
 	}
 	// As many replicas as the event stream (R3 on a cluster): a dead
 	// letter is the last copy of an event given up on.
 	// A failed lookup is not taken for R1: the stream would keep it.
 	replicas := 1
-	switch src, err := s.js.Stream(ctx, s.cfg.stream); {
+	rctx, cancel = s.request(ctx)
+	src, err := s.js.Stream(rctx, s.cfg.stream)
+	cancel()
+	switch {
 	case err == nil:
 		replicas = max(src.CachedInfo().Config.Replicas, 1)
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
-		return fmt.Errorf("jsconsume: dead-letter stream %q: replicas of stream %q: %w: %w", s.cfg.dlqStream, s.cfg.stream, ports.ErrUnavailable, err)
+		return fmt.Errorf("jsconsume: dead-letter stream %q: replicas of stream %q: %w", s.cfg.dlqStream, s.cfg.stream, classify(err))
 	}
-	_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
+	rctx, cancel = s.request(ctx)
+	defer cancel()
+	_, err = s.js.CreateStream(rctx, jetstream.StreamConfig{
 		Name:        s.cfg.dlqStream,
 		Description: "naq-events dead letters",
 		Subjects:    []string{s.cfg.dlqPrefix + ".>"},
@@ -57,7 +63,7 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 		Replicas:    replicas,
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return fmt.Errorf("jsconsume: create dead-letter stream %q: %w", s.cfg.dlqStream, err)
+		return fmt.Errorf("jsconsume: create dead-letter stream %q: %w", s.cfg.dlqStream, classify(err))
 	}
 	return nil
 }

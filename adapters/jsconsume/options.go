@@ -24,6 +24,7 @@ const (
 	DefaultCheckInterval    = 5 * time.Second
 	DefaultDeadLetterStream = "naq_events_dlq"
 	DefaultDeadLetterPrefix = "naq.deadletter"
+	DefaultRequestTimeout   = 5 * time.Second
 )
 
 type config struct {
@@ -39,6 +40,7 @@ type config struct {
 	checkInterval time.Duration
 	dlqStream     string
 	dlqPrefix     string
+	reqTimeout    time.Duration
 	logger        *slog.Logger
 	errs          []error // bad option values; New fails with them
 }
@@ -60,6 +62,7 @@ func defaults() config {
 		checkInterval: DefaultCheckInterval,
 		dlqStream:     DefaultDeadLetterStream,
 		dlqPrefix:     DefaultDeadLetterPrefix,
+		reqTimeout:    DefaultRequestTimeout,
 		logger:        slog.Default(),
 	}
 }
@@ -207,6 +210,24 @@ func WithCheckInterval(d time.Duration) Option {
 			return
 		}
 		c.checkInterval = d
+	}
+}
+
+// WithRequestTimeout bounds each JetStream API request New and Consume
+// make to set up the consumer and the dead-letter stream (stream info,
+// consumer info, consumer create or update, stream create): a request the
+// server has not answered by then is given up and, like every transient
+// answer, tried again while the caller's context allows. A cluster whose
+// meta or stream leader is being elected drops such requests without an
+// answer, so without this bound one request would take the caller's
+// whole context. Default 5 s; d must be > 0.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid("WithRequestTimeout %s: the timeout must be positive (default %s)", d, DefaultRequestTimeout)
+			return
+		}
+		c.reqTimeout = d
 	}
 }
 

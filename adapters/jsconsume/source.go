@@ -78,8 +78,16 @@ var (
 // sequence or time), and creates the dead-letter stream if missing, so
 // configuration errors show here rather than in Consume. A missing event
 // stream is an error wrapping ports.ErrNotFound; a bad option value one
-// wrapping event.ErrInvalid, naming the option; an unreachable server one
-// wrapping ports.ErrUnavailable.
+// wrapping event.ErrInvalid, naming the option.
+//
+// A transient answer (no responders, a request not answered within
+// WithRequestTimeout, a disconnected connection, a cluster or stream
+// without a leader yet: the codes of docs/operations.md) is tried again,
+// 100 ms apart doubling to 2 s, until ctx ends; New then returns the last
+// such error, wrapping ports.ErrUnavailable. So a processor started while
+// its cluster forms or a server restarts waits for it, for as long as ctx
+// allows. Other answers (a missing stream, a refused configuration) end
+// New at once.
 func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -94,13 +102,48 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, 
 	}
 	s := &Source{js: js, cfg: cfg, ccf: ccf,
 		log: cfg.logger.With("component", "jsconsume", "stream", cfg.stream, "durable", cfg.durable)}
-	if _, err := s.consumer(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.ensureDeadLetterStream(ctx); err != nil {
+	if err := s.setUp(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Delays between New's tries after a transient answer.
+const (
+	setUpFirstWait = 100 * time.Millisecond
+	setUpMaxWait   = 2 * time.Second
+)
+
+// setUp makes (or adopts) the consumer and the dead-letter stream, trying
+// again after a transient answer until ctx ends (see New).
+func (s *Source) setUp(ctx context.Context) error {
+	wait := setUpFirstWait
+	for tries := 1; ; tries++ {
+		_, err := s.consumer(ctx)
+		if err == nil {
+			err = s.ensureDeadLetterStream(ctx)
+		}
+		if err == nil || !errors.Is(err, ports.ErrUnavailable) || ctx.Err() != nil || s.js.Conn().IsClosed() {
+			if err == nil && tries > 1 {
+				s.log.Info("consumer and dead-letter stream ready", "tries", tries)
+			}
+			return err
+		}
+		s.log.Warn("JetStream not ready for the consumer; trying again", "err", err, "try", tries, "backoff", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, setUpMaxWait)
+	}
+}
+
+// request bounds one JetStream API request by WithRequestTimeout.
+func (s *Source) request(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.reqTimeout)
 }
 
 func consumerConfig(cfg config) (jetstream.ConsumerConfig, error) {
@@ -223,13 +266,17 @@ func (s *Source) position() position {
 // instance's consumer, so that instances re-creating at once converge on
 // one consumer instead of overwriting each other.
 func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	st, err := s.js.Stream(ctx, s.cfg.stream)
+	rctx, cancel := s.request(ctx)
+	st, err := s.js.Stream(rctx, s.cfg.stream)
+	cancel()
 	if err != nil {
 		return nil, s.consumerErr(err)
 	}
 	si := st.CachedInfo()
 	for range 3 {
-		c, err := s.js.Consumer(ctx, s.cfg.stream, s.cfg.durable)
+		rctx, cancel := s.request(ctx)
+		c, err := s.js.Consumer(rctx, s.cfg.stream, s.cfg.durable)
+		cancel()
 		switch {
 		case err == nil:
 			c, err = s.update(ctx, c.CachedInfo())
@@ -260,6 +307,8 @@ func (s *Source) update(ctx context.Context, cur *jetstream.ConsumerInfo) (jetst
 	if cur != nil {
 		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = cur.Config.DeliverPolicy, cur.Config.OptStartSeq, cur.Config.OptStartTime
 	}
+	ctx, cancel := s.request(ctx)
+	defer cancel()
 	return s.js.UpdateConsumer(ctx, s.cfg.stream, cfg)
 }
 
@@ -283,7 +332,9 @@ func (s *Source) create(ctx context.Context, si *jetstream.StreamInfo) (jetstrea
 			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, pos.floor+1, nil
 		}
 	}
-	c, err := s.js.CreateConsumer(ctx, s.cfg.stream, cfg)
+	rctx, cancel := s.request(ctx)
+	c, err := s.js.CreateConsumer(rctx, s.cfg.stream, cfg)
+	cancel()
 	if err != nil || !pos.known {
 		return c, err
 	}
@@ -304,13 +355,45 @@ func (s *Source) consumerErr(err error) error {
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrNotFound, err)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionClosed),
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled):
+	case transient(err):
 		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w: %w", s.cfg.durable, s.cfg.stream, ports.ErrUnavailable, err)
 	default:
 		return fmt.Errorf("jsconsume: consumer %q on stream %q: %w", s.cfg.durable, s.cfg.stream, err)
 	}
+}
+
+// classify wraps err in ports.ErrUnavailable when it is transient.
+func classify(err error) error {
+	if transient(err) {
+		return fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
+	}
+	return err
+}
+
+// transient: err may pass if tried again (see New); a closed connection
+// counts too, though nothing tries again over it.
+func transient(err error) bool {
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
+		switch apiErr.ErrorCode {
+		case 10004, // JSClusterIncompleteErr
+			10007, // JSClusterNotAssignedErr
+			10008, // JSClusterNotAvailErr: JetStream system temporarily unavailable
+			10009, // JSClusterNotLeaderErr
+			10076, // JSNotEnabledErr: the server's JetStream is starting
+			10118: // JSStreamOfflineErr
+			return true
+		}
+		return apiErr.ErrorCode == 0 && apiErr.Code == 503
+	}
+	for _, target := range []error{
+		context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders, jetstream.ErrJetStreamNotEnabled,
+		nats.ErrDisconnected, nats.ErrConnectionReconnecting, nats.ErrConnectionClosed,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // Consume delivers messages until ctx ends; then it drains the
