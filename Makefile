@@ -135,6 +135,11 @@ bench-server-profile: natscli nats-server ## nats-server's CPU per message and C
 	@mkdir -p $(BENCH_RESULTS)
 	OUT=$(BENCH_RESULTS)/server-profile-$$(date +%Y%m%d-%H%M%S) scripts/bench-server-profile.sh $(NATS_SERVER_BIN) $(NATSCLI) 600000 2
 
+.PHONY: bench-stream-config
+bench-stream-config: natscli nats-server ## natscli fast+dedup into its own bench stream vs into one with jsstore's configuration (and the logger's subject length), paired rounds
+	@mkdir -p $(BENCH_RESULTS)
+	scripts/bench-stream-config.sh $(NATS_SERVER_BIN) $(NATSCLI) 200000 7 2>&1 | tee $(BENCH_RESULTS)/stream-config-$$(date +%Y%m%d-%H%M%S).txt
+
 .PHONY: bench-baseline
 bench-baseline: natscli nats-server ## natscli: JetStream async publish with de-dup, 512 B, on a local nats-server
 	scripts/bench-baseline.sh $(NATS_SERVER_BIN) $(NATSCLI) $(BENCH_BASELINE_MSGS)
