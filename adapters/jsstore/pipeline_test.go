@@ -161,11 +161,21 @@ func TestPipelinedAsyncChainedBehindAFailure(t *testing.T) {
 	}
 	assert.Empty(t, streamIDs(t, f.st), "nothing of the chained call is stored")
 
+	// Chained behind the refused call (the logger chains once the head is
+	// answered): refused too, naming the call before, although the stream
+	// would take it now.
+	behind := events("job-af", 5)
+	err = f.st.SendBatch(t.Context(), behind, true, false)()
+	requireAllNotSent(t, err, len(behind), "the call chained behind the refused one")
+	require.Contains(t, err.Error(), "not wholly stored either", "the cause names the call before")
+	assert.Empty(t, streamIDs(t, f.st), "nothing of it is stored")
+
 	// Not chained: the caller knows the earlier outcomes and retries in
 	// order; that call is sent.
-	require.NoError(t, f.st.SendBatch(t.Context(), append(head, chained...), false, true)())
+	retry := append(append(append([]event.JobEvent(nil), head...), chained...), behind...)
+	require.NoError(t, f.st.SendBatch(t.Context(), retry, false, true)())
 	require.NoError(t, f.st.SendBatch(t.Context(), later, true, false)(), "chained behind a whole call")
-	assert.Equal(t, append(append(ids(head), ids(chained)...), ids(later)...), streamIDs(t, f.st))
+	assert.Equal(t, append(ids(retry), ids(later)...), streamIDs(t, f.st))
 }
 
 // TestPipelinedChainedBehindAnUnsentCall: a chained call that is not sent
