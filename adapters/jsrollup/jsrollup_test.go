@@ -351,6 +351,26 @@ func takeSlot(t *testing.T, st jetstream.Stream) error {
 	return err
 }
 
+// readFaulted starts a read of 1..n on l that appends each sequence to
+// *seen (unless seen is nil) and runs fault from within the read at
+// message 10. It returns, with the read's wait, once fault has returned
+// without error.
+func readFaulted(t *testing.T, l *jsrollup.Log, n uint64, seen *[]uint64, fault func() error) func() (uint64, error) {
+	t.Helper()
+	faulted := make(chan error, 1)
+	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
+		if seen != nil {
+			*seen = append(*seen, m.Seq)
+		}
+		if m.Seq == 10 {
+			faulted <- fault()
+		}
+		return true
+	})
+	require.NoError(t, <-faulted)
+	return wait
+}
+
 // TestLogReadConsumerLost: a read whose consumer is deleted and cannot be
 // made again for a while (a server restart or leader change looks the
 // same to it) goes on from where it was once it can, and delivers every
@@ -363,15 +383,7 @@ func TestLogReadConsumerLost(t *testing.T) {
 	l, err := jsrollup.NewLog(context.Background(), nc, "ev")
 	require.NoError(t, err)
 	var seen []uint64
-	taken := make(chan error, 1)
-	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
-		seen = append(seen, m.Seq)
-		if m.Seq == 10 {
-			taken <- takeSlot(t, st)
-		}
-		return true
-	})
-	require.NoError(t, <-taken)
+	wait := readFaulted(t, l, n, &seen, func() error { return takeSlot(t, st) })
 	// nats.go's one try and at least two of Read's were refused: free
 	// the slot.
 	require.Eventually(t, func() bool { return refused.Load() >= 3 }, 20*time.Second, 10*time.Millisecond,
@@ -391,14 +403,7 @@ func TestLogReadConsumerLostForGood(t *testing.T) {
 	refused := failedCreates(t, nc)
 	l, err := jsrollup.NewLog(context.Background(), nc, "ev", jsrollup.WithReadRecovery(2*time.Second))
 	require.NoError(t, err)
-	taken := make(chan error, 1)
-	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
-		if m.Seq == 10 {
-			taken <- takeSlot(t, st)
-		}
-		return true
-	})
-	require.NoError(t, <-taken)
+	wait := readFaulted(t, l, n, nil, func() error { return takeSlot(t, st) })
 	last, err := wait()
 	require.Error(t, err)
 	var apiErr *jetstream.APIError
@@ -421,15 +426,7 @@ func TestLogReadServerRestarted(t *testing.T) {
 	l, err := jsrollup.NewLog(context.Background(), nc, "ev")
 	require.NoError(t, err)
 	var seen []uint64
-	restarted := make(chan error, 1)
-	wait := readAsync(t, context.Background(), l, 1, n, func(m jsrollup.Msg) bool {
-		seen = append(seen, m.Seq)
-		if m.Seq == 10 {
-			restarted <- srv.Restart()
-		}
-		return true
-	})
-	require.NoError(t, <-restarted)
+	wait := readFaulted(t, l, n, &seen, srv.Restart)
 	last, err := wait()
 	requireAllOnceInOrder(t, seen, n, last, err)
 }
