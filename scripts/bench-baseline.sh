@@ -33,34 +33,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/naq-bench-baseline.XXXXXX")
 # shellcheck source=scripts/lib-server.sh
 source "$(dirname "$0")/lib-server.sh"
 
-# -p -1 picks a free port; the ports file tells us which one.
-# scripts/bench-logger.sh starts its server with the same flags.
-start_server() {
-	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
-		>"$work/server.log" 2>&1 &
-	server_pid=$!
-
-	ports_file="$work/nats-server_${server_pid}.ports"
-	deadline=$((SECONDS + 20))
-	until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
-		if ! kill -0 "$server_pid" 2>/dev/null; then
-			echo "bench-baseline: nats-server exited early:" >&2
-			cat "$work/server.log" >&2
-			exit 1
-		fi
-		if ((SECONDS > deadline)); then
-			echo "bench-baseline: nats-server did not write $ports_file within 20s" >&2
-			cat "$work/server.log" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	url=$(grep -o 'nats://[^"]*' "$ports_file" | sed -n 1p)
-}
-
 url=${NAQ_BENCH_NATS_URL:-}
 if [[ -z $url ]]; then
-	start_server
+	start_js_server # the flags scripts/bench-logger.sh starts its server with
 else
 	# The caller's server: leave it as we found it.
 	trap '"$nats_bin" --server="$url" --no-context stream rm -f naq-bench-baseline >/dev/null 2>&1 || true; cleanup' EXIT

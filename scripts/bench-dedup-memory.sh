@@ -27,18 +27,7 @@ source "$(dirname "$0")/lib-server.sh"
 
 start_server() {
 	rm -rf "$work/store" "$work"/*.ports
-	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
-	server_pid=$!
-	local deadline=$((SECONDS + 20)) ports="$work/nats-server_${server_pid}.ports"
-	until [[ -s $ports ]] && grep -q 'nats://' "$ports"; do
-		if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
-			echo "bench-dedup-memory: nats-server did not start:" >&2
-			cat "$work/server.log" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	url=$(grep -o 'nats://[^"]*' "$ports" | sed -n 1p)
+	start_js_server
 }
 
 rss_kib() { # the smallest of 5 readings, a second apart

@@ -52,20 +52,8 @@ bench() { "$work/loggerjs.test" -test.run='^$' -test.benchmem "$@"; }
 case $setup in
 external)
 	# The same command line as scripts/bench-baseline.sh's own server.
-	"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" \
-		>"$work/server.log" 2>&1 &
-	server_pid=$!
-	ports_file="$work/nats-server_${server_pid}.ports"
-	deadline=$((SECONDS + 20))
-	until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
-		if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
-			echo "bench-logger: nats-server did not start:" >&2
-			cat "$work/server.log" >&2
-			exit 1
-		fi
-		sleep 0.1
-	done
-	NAQ_BENCH_NATS_URL=$(grep -o 'nats://[^"]*' "$ports_file" | sed -n 1p)
+	start_js_server
+	NAQ_BENCH_NATS_URL=$url
 	export NAQ_BENCH_NATS_URL
 	echo "# one nats-server process for natscli and the Go benchmarks: $server_bin -a 127.0.0.1 -p -1 -js -sd DIR at $NAQ_BENCH_NATS_URL"
 	;;

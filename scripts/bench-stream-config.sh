@@ -37,19 +37,7 @@ cat >"$work/ours.json" <<'JSON'
  "allow_direct":true,"allow_batched":true}
 JSON
 
-"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/store" --ports_file_dir "$work" >"$work/server.log" 2>&1 &
-server_pid=$!
-ports_file="$work/nats-server_${server_pid}.ports"
-deadline=$((SECONDS + 20))
-until [[ -s $ports_file ]] && grep -q 'nats://' "$ports_file"; do
-	if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); then
-		echo "bench-stream-config: nats-server did not start:" >&2
-		cat "$work/server.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-url=$(grep -o 'nats://[^"]*' "$ports_file" | sed -n 1p)
+start_js_server
 nats() { "$nats_bin" --server="$url" --no-context "$@"; }
 echo "# $(nproc) cores, nats-server $("$server_bin" --version | awk '{print $2}') at $url, natscli $("$nats_bin" --version), $msgs messages per run"
 
