@@ -31,6 +31,18 @@ func startPlainServer(t *testing.T) *server.Server {
 	return srv
 }
 
+// jetStreamAt connects to url (reconnecting forever, as the service
+// does) and returns the connection's JetStream context.
+func jetStreamAt(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond), nats.ReconnectJitter(0, 0))
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	return js
+}
+
 // tries returns the records of setUp's "trying again" line.
 func (h recordHandler) tries() []loggedRecord {
 	h.mu.Lock()
@@ -69,13 +81,7 @@ func TestNewWaitsForJetStream(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, hole.Flush())
 
-	nc, err := nats.Connect(plain.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond),
-		nats.ReconnectJitter(0, 0))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-
+	js := jetStreamAt(t, plain.ClientURL())
 	rec := newRecordHandler()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -123,11 +129,7 @@ func TestNewWaitsForJetStream(t *testing.T) {
 	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()), natsembed.WithPort(port))
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
-	admin, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(admin.Close)
-	ajs, err := jetstream.New(admin)
-	require.NoError(t, err)
+	ajs := jetStreamAt(t, srv.ClientURL())
 	_, err = ajs.CreateStream(ctx, jetstream.StreamConfig{Name: jsconsume.DefaultStream, Subjects: []string{subject.StreamFilter()}})
 	require.NoError(t, err)
 
@@ -150,16 +152,11 @@ func TestNewWaitsForJetStream(t *testing.T) {
 // unreachable, New returns the last transient answer, wrapping
 // ports.ErrUnavailable, after trying more than once.
 func TestNewGivesUpWithTheLastCause(t *testing.T) {
-	plain := startPlainServer(t)
-	nc, err := nats.Connect(plain.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := jetStreamAt(t, startPlainServer(t).ClientURL())
 	rec := newRecordHandler()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	_, err = jsconsume.New(ctx, js, jsconsume.WithSlog(slog.New(rec)))
+	_, err := jsconsume.New(ctx, js, jsconsume.WithSlog(slog.New(rec)))
 	require.Error(t, err)
 	require.ErrorIs(t, err, ports.ErrUnavailable)
 	require.ErrorIs(t, err, nats.ErrNoResponders)
@@ -173,11 +170,7 @@ func TestNewEndsAtOnceOnAPermanentAnswer(t *testing.T) {
 	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()))
 	require.NoError(t, err)
 	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
+	js := jetStreamAt(t, srv.ClientURL())
 	rec := newRecordHandler()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
