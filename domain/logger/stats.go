@@ -12,10 +12,13 @@ import "time"
 // too (and as Replayed when the spill is replayed; the store de-duplicates
 // them by event ID).
 type Stats struct {
-	Logged   uint64 // events accepted by Log, LogCtx and LogSync
-	Refused  uint64 // events not accepted because the buffer was full (Block policy)
-	Stored   uint64 // events acknowledged by the store from the buffer
-	Retried  uint64 // events sent again after a failed store call
+	Logged  uint64 // events accepted by Log, LogCtx and LogSync
+	Refused uint64 // events not accepted because the buffer was full (Block policy)
+	Stored  uint64 // events acknowledged by the store from the buffer
+	// Retried counts the events of each retry after a failed store call:
+	// those sent again, and those the lookup found stored and left out
+	// (counted in FoundStored too).
+	Retried  uint64
 	Dropped  Drops  // accepted events discarded, by reason
 	Spilled  uint64 // events written to the Spill
 	Replayed uint64 // events moved from the Spill to the store
