@@ -55,9 +55,10 @@ fast-nodedup) args=(fast --batch="$fast_batch" --max-outstanding-acks="$fast_ack
 esac
 
 echo "nats-server $("$server_bin" --version | awk '{print $2}') at $url, natscli $("$nats_bin" --version)"
-echo "nats bench js pub ${args[*]} --multisubject --size=512B --msgs=$msgs naq.bench"
+echo "nats bench js pub ${args[*]} --multisubject --size=512B --msgs=$msgs --replicas=${NAQ_BASELINE_REPLICAS:-1} naq.bench"
+# NAQ_BASELINE_REPLICAS: the bench stream's replicas (on a cluster), default 1.
 "$nats_bin" --server="$url" --no-context bench js pub "${args[@]}" \
-	--create --purge --size=512B --msgs="$msgs" \
+	--create --purge --size=512B --msgs="$msgs" --replicas="${NAQ_BASELINE_REPLICAS:-1}" \
 	--multisubject --multisubjectmax=100000 \
 	--storage=file --no-progress --stream=naq-bench-baseline naq.bench | tee "$work/bench.out"
 

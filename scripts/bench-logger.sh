@@ -25,6 +25,11 @@
 # BatchProcessor.OnEmit into a discarding exporter (ratios of the medians of
 # 5 runs), latency at 1 k events/s, and the seed's sync publish per event.
 #
+# NAQ_BENCH_SETUP=cluster3 runs the same against a three-node cluster of
+# nats-server processes on loopback, every stream R3 (natscli's with
+# --replicas=3, the Go benchmarks' through NAQ_BENCH_REPLICAS), both
+# clients connected to the first node.
+#
 # NAQ_BENCH_SETUP=embedded runs the previous set-up instead: natscli against
 # a nats-server process of its own per round, the Go benchmarks against a
 # nats-server embedded in the benchmark's process (sharing its GC and
@@ -57,12 +62,49 @@ external)
 	export NAQ_BENCH_NATS_URL
 	echo "# one nats-server process for natscli and the Go benchmarks: $server_bin -a 127.0.0.1 -p -1 -js -sd DIR at $NAQ_BENCH_NATS_URL"
 	;;
+cluster3)
+	# Three nats-server processes of one cluster on loopback, JetStream on
+	# each, every stream R3 (natscli's and the Go benchmarks'); both
+	# clients connect to the first node. All share the machine's cores.
+	read -r -a cports <<<"$(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+	routes=$(printf 'nats://127.0.0.1:%s,' "${cports[@]}")
+	node_pids=()
+	cleanup() {
+		for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+		for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+		rm -rf "$work"
+	}
+	for i in 0 1 2; do
+		mkdir -p "$work/n$i"
+		"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/n$i/store" --ports_file_dir "$work/n$i" \
+			--server_name "n$i" --cluster_name bench --cluster "nats://127.0.0.1:${cports[$i]}" \
+			--routes "${routes%,}" >"$work/n$i/server.log" 2>&1 &
+		node_pids+=($!)
+	done
+	deadline=$((SECONDS + 60))
+	until NAQ_BENCH_NATS_URL=$(grep -ho 'nats://[^"]*' "$work/n0/"*.ports 2>/dev/null | sed -n 1p) && [[ -n $NAQ_BENCH_NATS_URL ]] &&
+		"$nats_bin" --server="$NAQ_BENCH_NATS_URL" --no-context stream add naq-bench-probe --subjects=naq.bench-probe \
+			--replicas=3 --defaults >/dev/null 2>&1; do
+		if ((SECONDS > deadline)); then
+			echo "bench-logger: the three-node cluster could not make an R3 stream within 60 s:" >&2
+			tail -n 20 "$work"/n*/server.log >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
+	"$nats_bin" --server="$NAQ_BENCH_NATS_URL" --no-context stream rm -f naq-bench-probe >/dev/null
+	export NAQ_BENCH_NATS_URL NAQ_BENCH_REPLICAS=3 NAQ_BASELINE_REPLICAS=3
+	echo "# a three-node cluster (R3 streams), clients on node n0 at $NAQ_BENCH_NATS_URL"
+	;;
 embedded)
 	unset NAQ_BENCH_NATS_URL
 	echo "# natscli: a nats-server process per round; Go benchmarks: nats-server embedded in their process"
 	;;
 *)
-	echo "bench-logger: NAQ_BENCH_SETUP must be external or embedded, not $setup" >&2
+	echo "bench-logger: NAQ_BENCH_SETUP must be external, cluster3 or embedded, not $setup" >&2
 	exit 2
 	;;
 esac

@@ -19,8 +19,10 @@
 // is, and so are those acknowledged above the floor (see Source for the
 // exact rule, and the cases where the configured start is used instead).
 // Instances re-creating the durable at once converge on one consumer.
-// Give the connection unlimited reconnects (nats.MaxReconnects(-1)); a
-// closed connection ends Consume with an error.
+// New waits, as long as its ctx allows, for a JetStream that is not ready
+// yet (a cluster electing its leaders, a server restarting), each request
+// bounded by WithRequestTimeout. Give the connection unlimited reconnects
+// (nats.MaxReconnects(-1)); a closed connection ends Consume with an error.
 //
 // The pull batch — what the client reads ahead of the processor, without
 // in-progress reports until the processor takes it — is twice the

@@ -40,6 +40,11 @@ const EnvBaseline = "NAQ_BASELINE_MSGS_PER_SEC"
 // end. Nothing else on that server is touched.
 const EnvNATSURL = "NAQ_BENCH_NATS_URL"
 
+// EnvReplicas names the environment variable holding the stream's replica
+// count on an external server (a cluster: scripts/bench-logger.sh with
+// NAQ_BENCH_SETUP=cluster3 sets 3). Unset: jsstore's default, 1.
+const EnvReplicas = "NAQ_BENCH_REPLICAS"
+
 // benchJobs is how many jobs (subjects per type) the sustained benchmarks
 // spread events over, as natscli's --multisubject does.
 const benchJobs = 100_000
@@ -62,6 +67,11 @@ func newBenchFixture(b *testing.B, opts ...jsstore.Option) benchFixture {
 		admin := connect(b, url)
 		deleteBenchStream(b, admin)
 		b.Cleanup(func() { deleteBenchStream(b, admin) })
+	}
+	if v := os.Getenv(EnvReplicas); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(b, err, "%s=%q", EnvReplicas, v)
+		opts = append([]jsstore.Option{jsstore.WithReplicas(n)}, opts...)
 	}
 	nc := connect(b, url)
 	return benchFixture{nc: nc, st: newStore(b, nc, opts...)}
