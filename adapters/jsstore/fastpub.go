@@ -365,6 +365,7 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 		}
 	}
 
+	hdr := s.newMsgIDHeader()
 	for j := 0; j < n && !over; j++ {
 		for drained := false; !drained && !over; {
 			select {
@@ -382,9 +383,8 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 		if over {
 			break
 		}
-		m := &b.msgs[idx[j]]
-		m.Reply = replies[j]
-		if err := s.nc.PublishMsg(m); err != nil {
+		b.msgs[idx[j]].Reply = replies[j]
+		if err := hdr.publish(s.nc, b, idx[j]); err != nil {
 			r.err = fmt.Errorf("fast batch %s: message %d: %w", id, j+1, classifyPublish(err))
 			return r
 		}
@@ -417,7 +417,7 @@ func (s *Store) storeFast(ctx context.Context, events []event.JobEvent) error {
 	s.subjects(b, events)
 	todo := make([]int, 0, len(events))
 	for i := range events {
-		if _, err := s.message(b, i, &events[i], maxPayload); err != nil {
+		if _, err := s.message(b, i, &events[i], maxPayload, false); err != nil {
 			errs[i] = err
 			continue
 		}

@@ -178,7 +178,7 @@ func (s *Store) SendBatch(ctx context.Context, events []event.JobEvent, chained,
 	s.subjects(c.b, events)
 	c.idx = make([]int, 0, len(events))
 	for i := range events {
-		if _, err := s.message(c.b, i, &events[i], maxPayload); err != nil {
+		if _, err := s.message(c.b, i, &events[i], maxPayload, false); err != nil {
 			c.errs[i] = err
 			continue
 		}
@@ -384,6 +384,7 @@ func (b *pbatch) send(ctx context.Context, c *pcall, more bool) {
 	}
 	b.mu.Unlock()
 	replies := pipeReplies(b.prefix, c.first, len(c.idx), !more)
+	hdr := s.newMsgIDHeader()
 	var stop error
 	published := 0
 	for j, i := range c.idx {
@@ -411,9 +412,8 @@ func (b *pbatch) send(ctx context.Context, c *pcall, more bool) {
 		}
 		b.sent = c.first + j
 		b.mu.Unlock()
-		m := &c.b.msgs[i]
-		m.Reply = replies[j]
-		if err := s.nc.PublishMsg(m); err != nil {
+		c.b.msgs[i].Reply = replies[j]
+		if err := hdr.publish(s.nc, c.b, i); err != nil {
 			stop = fmt.Errorf("fast batch %s: message %d: %w", b.id, c.first+j, classifyPublish(err))
 			b.mu.Lock()
 			b.sent-- // not published

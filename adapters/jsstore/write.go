@@ -107,7 +107,7 @@ func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 			failed++
 			continue
 		}
-		msg, err := s.message(b, i, ev, maxPayload)
+		msg, err := s.message(b, i, ev, maxPayload, true)
 		if err != nil {
 			errs[i] = err
 			failed++
@@ -247,8 +247,10 @@ func (b *batchMsgs) encode(ev *event.JobEvent) ([]byte, error) {
 	return data[:len(data):len(data)], nil
 }
 
-// message validates and encodes events[i] into the i-th message of b.
-func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int64) (*nats.Msg, error) {
+// message validates and encodes events[i] into the i-th message of b. With
+// header false it leaves the Nats-Msg-Id header to the publish (a fast
+// batch's, which sets it from b.ids with an msgIDHeader).
+func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int64, header bool) (*nats.Msg, error) {
 	data, err := b.encode(ev) // validates first
 	if err != nil {
 		return nil, fmt.Errorf("event %q: %w", ev.ID, err)
@@ -264,13 +266,40 @@ func (s *Store) message(b *batchMsgs, i int, ev *event.JobEvent, maxPayload int6
 	b.ids[i] = ev.ID
 	m := &b.msgs[i]
 	m.Subject, m.Data = subj, data
-	if s.pub.noMsgID {
+	if s.pub.noMsgID || !header {
 		return m, nil
 	}
 	// The same header as jetstream.WithMsgID sets, without an option
-	// closure and a slice per event.
+	// closure and a slice per event. nats.go keeps an asynchronous
+	// publish's message until its ack, so each gets a map of its own.
 	m.Header = nats.Header{jetstream.MsgIDHeader: b.ids[i : i+1 : i+1]}
 	return m, nil
+}
+
+// msgIDHeader is one Nats-Msg-Id header that the core publishes of a fast
+// batch call share: nats.Conn.PublishMsg copies a message's header into the
+// connection's buffer before it returns, so one map serves every message
+// in turn instead of a map per event (2 allocations, about 380 bytes). Nil
+// without ids (WithoutMsgID).
+type msgIDHeader nats.Header
+
+func (s *Store) newMsgIDHeader() msgIDHeader {
+	if s.pub.noMsgID {
+		return nil
+	}
+	return msgIDHeader{jetstream.MsgIDHeader: make([]string, 1)}
+}
+
+// publish publishes the i-th message of b with its id in h, and leaves
+// the message without the shared header.
+func (h msgIDHeader) publish(nc *nats.Conn, b *batchMsgs, i int) error {
+	m := &b.msgs[i]
+	if h != nil {
+		h[jetstream.MsgIDHeader][0] = b.ids[i]
+		m.Header = nats.Header(h)
+		defer func() { m.Header = nil }()
+	}
+	return nc.PublishMsg(m)
 }
 
 // stallWait is how long one publish may wait for room among the pending

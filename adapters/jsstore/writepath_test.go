@@ -1,6 +1,7 @@
 package jsstore_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -184,6 +185,51 @@ func TestStoredManySubjects(t *testing.T) {
 	require.NoError(t, err)
 	for i, ok := range found {
 		require.Equal(t, i < 200, ok, "event %d", i)
+	}
+}
+
+// TestMsgIDIsTheEventsOwn: on every write path (a fast batch, pipelined
+// calls, asynchronous publishes) each stored message carries its own
+// event's id as Nats-Msg-Id (the fast paths share one header map among a
+// call's publishes), read back message by message.
+func TestMsgIDIsTheEventsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  []jsstore.Option
+		write func(t *testing.T, st *jsstore.Store, evs []event.JobEvent)
+	}{
+		{"fast StoreBatch", nil, func(t *testing.T, st *jsstore.Store, evs []event.JobEvent) {
+			require.NoError(t, st.StoreBatch(t.Context(), evs))
+		}},
+		{"pipelined SendBatch", nil, func(t *testing.T, st *jsstore.Store, evs []event.JobEvent) {
+			w1 := st.SendBatch(t.Context(), evs[:700], false, true)
+			w2 := st.SendBatch(t.Context(), evs[700:], true, false)
+			require.NoError(t, w1())
+			require.NoError(t, w2())
+		}},
+		{"async StoreBatch", []jsstore.Option{jsstore.WithPublishMode(jsstore.PublishAsync)}, func(t *testing.T, st *jsstore.Store, evs []event.JobEvent) {
+			require.NoError(t, st.StoreBatch(t.Context(), evs))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, tc.opts...)
+			evs := events("job-id", 1200)
+			tc.write(t, f.st, evs)
+			js, err := jetstream.New(f.nc)
+			require.NoError(t, err)
+			s, err := js.Stream(t.Context(), f.st.StreamName())
+			require.NoError(t, err)
+			for i := range evs {
+				m, err := s.GetMsg(t.Context(), uint64(i+1))
+				require.NoError(t, err)
+				var doc struct {
+					ID string `json:"event_id"`
+				}
+				require.NoError(t, json.Unmarshal(m.Data, &doc))
+				require.Equal(t, evs[i].ID, doc.ID, "message %d in logged order", i+1)
+				require.Equal(t, []string{evs[i].ID}, m.Header.Values(jetstream.MsgIDHeader), "Nats-Msg-Id of message %d", i+1)
+			}
+		})
 	}
 }
 
