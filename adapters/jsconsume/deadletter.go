@@ -29,9 +29,7 @@ const (
 const maxErrorHeader = 4096
 
 func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
-	rctx, cancel := s.request(ctx)
-	_, err := s.js.Stream(rctx, s.cfg.dlqStream)
-	cancel()
+	_, err := call(ctx, s, func(ctx context.Context) (jetstream.Stream, error) { return s.js.Stream(ctx, s.cfg.dlqStream) })
 	if err == nil {
 		return nil
 	}
@@ -42,25 +40,23 @@ func (s *Source) ensureDeadLetterStream(ctx context.Context) error {
 	// letter is the last copy of an event given up on.
 	// A failed lookup is not taken for R1: the stream would keep it.
 	replicas := 1
-	rctx, cancel = s.request(ctx)
-	src, err := s.js.Stream(rctx, s.cfg.stream)
-	cancel()
+	src, err := call(ctx, s, func(ctx context.Context) (jetstream.Stream, error) { return s.js.Stream(ctx, s.cfg.stream) })
 	switch {
 	case err == nil:
 		replicas = max(src.CachedInfo().Config.Replicas, 1)
 	case !errors.Is(err, jetstream.ErrStreamNotFound):
 		return fmt.Errorf("jsconsume: dead-letter stream %q: replicas of stream %q: %w", s.cfg.dlqStream, s.cfg.stream, classify(err))
 	}
-	rctx, cancel = s.request(ctx)
-	defer cancel()
-	_, err = s.js.CreateStream(rctx, jetstream.StreamConfig{
-		Name:        s.cfg.dlqStream,
-		Description: "naq-events dead letters",
-		Subjects:    []string{s.cfg.dlqPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Duplicates:  2 * time.Minute,
-		Replicas:    replicas,
+	_, err = call(ctx, s, func(ctx context.Context) (jetstream.Stream, error) {
+		return s.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        s.cfg.dlqStream,
+			Description: "naq-events dead letters",
+			Subjects:    []string{s.cfg.dlqPrefix + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  2 * time.Minute,
+			Replicas:    replicas,
+		})
 	})
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return fmt.Errorf("jsconsume: create dead-letter stream %q: %w", s.cfg.dlqStream, classify(err))

@@ -21,7 +21,9 @@
 // Instances re-creating the durable at once converge on one consumer.
 // New waits, as long as its ctx allows, for a JetStream that is not ready
 // yet (a cluster electing its leaders, a server restarting), each request
-// bounded by WithRequestTimeout. Give the connection unlimited reconnects
+// bounded by WithRequestTimeout; a request the server refuses the user
+// for lack of permission ends New at once (ErrPermission). Give the
+// connection unlimited reconnects
 // (nats.MaxReconnects(-1)); a closed connection ends Consume with an error.
 //
 // The pull batch — what the client reads ahead of the processor, without

@@ -220,7 +220,9 @@ func WithCheckInterval(d time.Duration) Option {
 // answer, tried again while the caller's context allows. A cluster whose
 // meta or stream leader is being elected drops such requests without an
 // answer, so without this bound one request would take the caller's
-// whole context. Default 5 s; d must be > 0.
+// whole context. A request the server refuses the user for lack of
+// permission ends at once, whatever d, with an error wrapping
+// ErrPermission. Default 5 s; d must be > 0.
 func WithRequestTimeout(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {

@@ -86,8 +86,8 @@ var (
 // 100 ms apart doubling to 2 s, until ctx ends; New then returns the last
 // such error, wrapping ports.ErrUnavailable. So a processor started while
 // its cluster forms or a server restarts waits for it, for as long as ctx
-// allows. Other answers (a missing stream, a refused configuration) end
-// New at once.
+// allows. Other answers (a missing stream, a refused configuration, a
+// request refused for lack of permission: ErrPermission) end New at once.
 func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, error) {
 	cfg := defaults()
 	for _, o := range opts {
@@ -139,11 +139,6 @@ func (s *Source) setUp(ctx context.Context) error {
 		}
 		wait = min(2*wait, setUpMaxWait)
 	}
-}
-
-// request bounds one JetStream API request by WithRequestTimeout.
-func (s *Source) request(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.reqTimeout)
 }
 
 func consumerConfig(cfg config) (jetstream.ConsumerConfig, error) {
@@ -266,17 +261,15 @@ func (s *Source) position() position {
 // instance's consumer, so that instances re-creating at once converge on
 // one consumer instead of overwriting each other.
 func (s *Source) consumer(ctx context.Context) (jetstream.Consumer, error) {
-	rctx, cancel := s.request(ctx)
-	st, err := s.js.Stream(rctx, s.cfg.stream)
-	cancel()
+	st, err := call(ctx, s, func(ctx context.Context) (jetstream.Stream, error) { return s.js.Stream(ctx, s.cfg.stream) })
 	if err != nil {
 		return nil, s.consumerErr(err)
 	}
 	si := st.CachedInfo()
 	for range 3 {
-		rctx, cancel := s.request(ctx)
-		c, err := s.js.Consumer(rctx, s.cfg.stream, s.cfg.durable)
-		cancel()
+		c, err := call(ctx, s, func(ctx context.Context) (jetstream.Consumer, error) {
+			return s.js.Consumer(ctx, s.cfg.stream, s.cfg.durable)
+		})
 		switch {
 		case err == nil:
 			c, err = s.update(ctx, c.CachedInfo())
@@ -307,9 +300,9 @@ func (s *Source) update(ctx context.Context, cur *jetstream.ConsumerInfo) (jetst
 	if cur != nil {
 		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = cur.Config.DeliverPolicy, cur.Config.OptStartSeq, cur.Config.OptStartTime
 	}
-	ctx, cancel := s.request(ctx)
-	defer cancel()
-	return s.js.UpdateConsumer(ctx, s.cfg.stream, cfg)
+	return call(ctx, s, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.js.UpdateConsumer(ctx, s.cfg.stream, cfg)
+	})
 }
 
 // create creates the missing consumer: after the remembered ack floor when
@@ -332,9 +325,9 @@ func (s *Source) create(ctx context.Context, si *jetstream.StreamInfo) (jetstrea
 			cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = jetstream.DeliverByStartSequencePolicy, pos.floor+1, nil
 		}
 	}
-	rctx, cancel := s.request(ctx)
-	c, err := s.js.CreateConsumer(rctx, s.cfg.stream, cfg)
-	cancel()
+	c, err := call(ctx, s, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.js.CreateConsumer(ctx, s.cfg.stream, cfg)
+	})
 	if err != nil || !pos.known {
 		return c, err
 	}
