@@ -124,14 +124,33 @@ func TestNewWaitsForJetStream(t *testing.T) {
 	default:
 	}
 
+	// Then no server at all: a try made while the connection is down is
+	// transient too.
+	before := len(rec.tries())
 	plain.Shutdown()
 	plain.WaitForShutdown()
-	srv, err := natsembed.Start(natsembed.WithStoreDir(t.TempDir()), natsembed.WithPort(port))
+	eventually(t, 20*time.Second, "a try while the server is down", func() bool { return len(rec.tries()) > before })
+	select {
+	case r := <-done:
+		t.Fatalf("New returned while the server was down: %v", r.err)
+	default:
+	}
+
+	// The JetStream server comes up with the event stream already in its
+	// store, so that no try of New can find JetStream without the stream
+	// (a missing stream is permanent).
+	store := t.TempDir()
+	prep, err := natsembed.Start(natsembed.WithStoreDir(store))
 	require.NoError(t, err)
+	pjs := jetStreamAt(t, prep.ClientURL())
+	_, err = pjs.CreateStream(ctx, jetstream.StreamConfig{Name: jsconsume.DefaultStream, Subjects: []string{subject.StreamFilter()}})
+	require.NoError(t, err)
+	pjs.Conn().Close()
+	prep.Shutdown()
+	srv, err := natsembed.Start(natsembed.WithStoreDir(store), natsembed.WithPort(port))
+	require.NoError(t, err, "restart on the freed port %d (taken by another process meanwhile?)", port)
 	t.Cleanup(srv.Shutdown)
 	ajs := jetStreamAt(t, srv.ClientURL())
-	_, err = ajs.CreateStream(ctx, jetstream.StreamConfig{Name: jsconsume.DefaultStream, Subjects: []string{subject.StreamFilter()}})
-	require.NoError(t, err)
 
 	var r result
 	select {
@@ -145,7 +164,7 @@ func TestNewWaitsForJetStream(t *testing.T) {
 	require.NoError(t, err, "the durable consumer New made")
 	_, err = ajs.Stream(ctx, jsconsume.DefaultDeadLetterStream)
 	require.NoError(t, err, "the dead-letter stream New made")
-	assert.GreaterOrEqual(t, len(rec.tries()), 4, "three swallowed requests and a no-responders answer, each logged")
+	assert.GreaterOrEqual(t, len(rec.tries()), 5, "three swallowed requests, a no-responders answer and a try while down, each logged")
 }
 
 // TestNewGivesUpWithTheLastCause: when ctx ends while JetStream stays
@@ -162,6 +181,56 @@ func TestNewGivesUpWithTheLastCause(t *testing.T) {
 	require.ErrorIs(t, err, nats.ErrNoResponders)
 	assert.Contains(t, err.Error(), jsconsume.DefaultDurable)
 	assert.GreaterOrEqual(t, len(rec.tries()), 2, "tried again within the second ctx allowed")
+}
+
+// TestNewGivesUpWithTheLastAnswer: when ctx ends while a request waits,
+// New's error still carries the last answer JetStream gave (no
+// responders here), not only ctx's end, and wraps ports.ErrUnavailable,
+// also when ctx was cancelled rather than timed out.
+func TestNewGivesUpWithTheLastAnswer(t *testing.T) {
+	plain := startPlainServer(t)
+	js := jetStreamAt(t, plain.ClientURL())
+	rec := newRecordHandler()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := jsconsume.New(ctx, js, jsconsume.WithRequestTimeout(time.Minute), jsconsume.WithSlog(slog.New(rec)))
+		done <- err
+	}()
+	eventually(t, 20*time.Second, "a no-responders answer", func() bool { return len(rec.tries()) > 0 })
+
+	// Now the requests are swallowed: the next one waits (a minute), and
+	// ctx is cancelled while it does.
+	hole, err := nats.Connect(plain.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(hole.Close)
+	swallowed := make(chan struct{}, 1)
+	_, err = hole.Subscribe("$JS.API.>", func(*nats.Msg) {
+		select {
+		case swallowed <- struct{}{}:
+		default:
+		}
+	})
+	require.NoError(t, err)
+	require.NoError(t, hole.Flush())
+	select {
+	case <-swallowed:
+	case err := <-done:
+		t.Fatalf("New returned before its request was swallowed: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("no request of New reached the swallowing subscriber within 20 s")
+	}
+	cancel()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("New did not return within 20 s of its ctx being cancelled")
+	}
+	require.ErrorIs(t, err, ports.ErrUnavailable)
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, nats.ErrNoResponders, "the last answer, not only ctx's end")
+	assert.Contains(t, err.Error(), "tries")
 }
 
 // TestNewEndsAtOnceOnAPermanentAnswer: a missing event stream is not

@@ -1,6 +1,7 @@
 package jsconsume
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,10 +84,11 @@ var (
 // A transient answer (no responders, a request not answered within
 // WithRequestTimeout, a disconnected connection, a cluster or stream
 // without a leader yet: the codes of docs/operations.md) is tried again,
-// 100 ms apart doubling to 2 s, until ctx ends; New then returns the last
-// such error, wrapping ports.ErrUnavailable. So a processor started while
-// its cluster forms or a server restarts waits for it, for as long as ctx
-// allows. Other answers (a missing stream, a refused configuration, a
+// 100 ms apart doubling to 2 s, until ctx ends; New then returns an error
+// that names ctx's end and wraps ctx's error, the last such answer (not
+// the request that ctx's end cut short) and ports.ErrUnavailable. So a
+// processor started while its cluster forms or a server restarts waits
+// for it, for as long as ctx allows. Other answers (a missing stream, a refused configuration, a
 // request refused for lack of permission: ErrPermission) end New at once.
 func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, error) {
 	cfg := defaults()
@@ -118,27 +120,49 @@ const (
 // again after a transient answer until ctx ends (see New).
 func (s *Source) setUp(ctx context.Context) error {
 	wait := setUpFirstWait
+	var last error // the latest transient answer of a try that ctx did not end
 	for tries := 1; ; tries++ {
 		_, err := s.consumer(ctx)
 		if err == nil {
 			err = s.ensureDeadLetterStream(ctx)
 		}
-		if err == nil || !errors.Is(err, ports.ErrUnavailable) || ctx.Err() != nil || s.js.Conn().IsClosed() {
-			if err == nil && tries > 1 {
+		switch {
+		case err == nil:
+			if tries > 1 {
 				s.log.Info("consumer and dead-letter stream ready", "tries", tries)
 			}
+			return nil
+		case ctx.Err() != nil && (errors.Is(err, ports.ErrUnavailable) || errors.Is(err, context.Canceled)):
+			// ctx ended this try: its error says only that.
+			return s.gaveUp(ctx, tries, cmp.Or(last, err))
+		case !errors.Is(err, ports.ErrUnavailable) || s.js.Conn().IsClosed():
 			return err
 		}
+		last = err
 		s.log.Warn("JetStream not ready for the consumer; trying again", "err", err, "try", tries, "backoff", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return s.gaveUp(ctx, tries, last)
 		case <-t.C:
 		}
 		wait = min(2*wait, setUpMaxWait)
 	}
+}
+
+// gaveUp is New's error when ctx ended before JetStream answered: it
+// names ctx's end and the number of tries, and wraps the latest answer
+// of a try that ctx did not end (no responders, a cluster without a
+// leader, a request not answered within WithRequestTimeout) and
+// ports.ErrUnavailable.
+func (s *Source) gaveUp(ctx context.Context, tries int, last error) error {
+	err := fmt.Errorf("jsconsume: consumer %q on stream %q: JetStream not ready when the context ended (%w) after %d tries; the last answer: %w",
+		s.cfg.durable, s.cfg.stream, ctx.Err(), tries, last)
+	if !errors.Is(err, ports.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", ports.ErrUnavailable, err)
+	}
+	return err
 }
 
 func consumerConfig(cfg config) (jetstream.ConsumerConfig, error) {
@@ -364,7 +388,10 @@ func classify(err error) error {
 }
 
 // transient: err may pass if tried again (see New); a closed connection
-// counts too, though nothing tries again over it.
+// counts too, though nothing tries again over it. The API codes are those
+// of jsstore's transientCodes (adapters/jsstore/cluster.go) that an API
+// request (not a publish) can get; keep the two in step
+// (TestTransient checks each against nats-server's own constructors).
 func transient(err error) bool {
 	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
 		switch apiErr.ErrorCode {
@@ -373,14 +400,17 @@ func transient(err error) bool {
 			10008, // JSClusterNotAvailErr: JetStream system temporarily unavailable
 			10009, // JSClusterNotLeaderErr
 			10076, // JSNotEnabledErr: the server's JetStream is starting
-			10118: // JSStreamOfflineErr
+			10118, // JSStreamOfflineErr
+			10202: // JSClusterServerMemberChangeInflightErr: a peer is being added or removed
 			return true
 		}
 		return apiErr.ErrorCode == 0 && apiErr.Code == 503
 	}
 	for _, target := range []error{
 		context.DeadlineExceeded, nats.ErrTimeout, nats.ErrNoResponders, jetstream.ErrJetStreamNotEnabled,
+		jetstream.ErrNoStreamResponse,
 		nats.ErrDisconnected, nats.ErrConnectionReconnecting, nats.ErrConnectionClosed,
+		nats.ErrConnectionDraining, nats.ErrReconnectBufExceeded, // a request while reconnecting, without a buffer
 	} {
 		if errors.Is(err, target) {
 			return true
