@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,6 +54,15 @@ func (c *TypeCounts) Snapshot() map[event.JobEventType]uint64 {
 	}
 	return out
 }
+
+// SetUpWait is how much longer than the connect timeout the service's
+// processor waits at start for JetStream to answer its consumer's and the
+// dead-letter stream's requests (jsconsume.New tries a transient answer
+// again, each request bounded by jsconsume.DefaultRequestTimeout, 5 s):
+// long enough for a cluster that is forming or electing its leaders, the
+// same slack as the app's start timeout. A permanent answer (a missing
+// stream, a refused permission) ends the start at once.
+const SetUpWait = 30 * time.Second
 
 // New builds a processor consuming the stream cfg.Stream.Name through the
 // durable consumer Durable, dead-lettering to jsconsume's default DLQ stream,
@@ -121,7 +131,7 @@ var Module = fx.Module("processing",
 			return NewConsumerLag(nc, cfg.Stream.Name, Durable)
 		},
 		func(lc fx.Lifecycle, seq *shutdown.Sequence, nc *nats.Conn, cfg config.Config, counts *TypeCounts, log *slog.Logger) (*processor.Processor, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.NATS.ConnectTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.NATS.ConnectTimeout+SetUpWait)
 			defer cancel()
 			p, err := New(ctx, nc, cfg, counts, log)
 			if err != nil {
