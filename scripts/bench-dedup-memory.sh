@@ -41,7 +41,10 @@ rss_kib() { # the smallest of 5 readings, a second apart
 	echo "$min"
 }
 
-measure() { # measure N dedup|nodedup: prints the server's RSS in KiB
+# measure N dedup|nodedup sets rss to the server's RSS in KiB. It runs in
+# the script's own shell, not in $(...): a failure's exit there runs the
+# EXIT trap, which stops the server (a subshell's exit would leak it).
+measure() {
 	local n=$1 mode=$2 flags=()
 	[[ $mode == dedup ]] && flags=(--dedup)
 	start_server
@@ -50,15 +53,17 @@ measure() { # measure N dedup|nodedup: prints the server's RSS in KiB
 		--storage=file --no-progress --stream=naq-dedup-mem naq.dedup >"$work/bench.out" 2>&1 ||
 		{ cat "$work/bench.out" >&2; exit 1; }
 	sleep "$settle" # the block cache expires; the ids stay for the window (1h)
-	rss_kib
+	rss=$(rss_kib)
 	stop_server
 }
 
 echo "# $("$server_bin" --version), natscli $("$nats_bin" --version), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# N, RSS with ids (KiB), RSS without (KiB), bytes per id"
 for n in "${counts[@]}"; do
-	with=$(measure "$n" dedup)
-	without=$(measure "$n" nodedup)
+	measure "$n" dedup
+	with=$rss
+	measure "$n" nodedup
+	without=$rss
 	per=$(awk -v a="$with" -v b="$without" -v n="$n" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
 	echo "$n $with $without $per"
 	echo "dedup_bytes_per_id_$n=$per"

@@ -58,7 +58,14 @@ run() {
 		nats stream rm -f naq_events >/dev/null
 		;;
 	esac
-	rate <"$work/out"
+	local r
+	r=$(rate <"$work/out")
+	if [[ -z $r ]]; then
+		echo "bench-stream-config: the $1 run printed no publisher rate; its output:" >&2
+		cat "$work/out" >&2
+		return 1
+	fi
+	echo "$r"
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -66,7 +73,12 @@ order=(own ours long)
 for ((r = 1; r <= rounds; r++)); do
 	declare -A got=()
 	for name in "${order[@]}"; do
-		got[$name]=$(run "$name")
+		# An assignment from $(...) does not stop the script under set -e
+		# when the command fails in a function; check it here.
+		if ! got[$name]=$(run "$name"); then
+			echo "bench-stream-config: round $r: the $name run failed" >&2
+			exit 1
+		fi
 	done
 	o=${got[own]}
 	a=$(awk -v x="${got[ours]}" -v y="$o" 'BEGIN { printf "%.2f", x / y }')

@@ -215,7 +215,9 @@ func WithCheckInterval(d time.Duration) Option {
 
 // WithRequestTimeout bounds each JetStream API request New and Consume
 // make to set up the consumer and the dead-letter stream (stream info,
-// consumer info, consumer create or update, stream create): a request the
+// consumer info, consumer create or update, stream create), and the
+// requests with which DeadLetter makes a deleted dead-letter stream again
+// (the same stream info and create): a request the
 // server has not answered by then is given up and, like every transient
 // answer, tried again while the caller's context allows. A cluster whose
 // meta or stream leader is being elected drops such requests without an

@@ -354,7 +354,8 @@ func takeSlot(t *testing.T, st jetstream.Stream) error {
 // readFaulted starts a read of 1..n on l that appends each sequence to
 // *seen (unless seen is nil) and runs fault from within the read at
 // message 10. It returns, with the read's wait, once fault has returned
-// without error.
+// without error; it fails the test if the read has not reached message 10
+// within 30 s.
 func readFaulted(t *testing.T, l *jsrollup.Log, n uint64, seen *[]uint64, fault func() error) func() (uint64, error) {
 	t.Helper()
 	faulted := make(chan error, 1)
@@ -363,11 +364,19 @@ func readFaulted(t *testing.T, l *jsrollup.Log, n uint64, seen *[]uint64, fault 
 			*seen = append(*seen, m.Seq)
 		}
 		if m.Seq == 10 {
-			faulted <- fault()
+			select { // never blocks the read, even if the test has given up
+			case faulted <- fault():
+			default:
+			}
 		}
 		return true
 	})
-	require.NoError(t, <-faulted)
+	select {
+	case err := <-faulted:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read did not reach message 10 within 30 s")
+	}
 	return wait
 }
 

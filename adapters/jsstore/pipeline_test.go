@@ -162,8 +162,8 @@ func TestPipelinedAsyncChainedBehindAFailure(t *testing.T) {
 	assert.Empty(t, streamIDs(t, f.st), "nothing of the chained call is stored")
 
 	// Chained behind the refused call (the logger chains once the head is
-	// answered): refused too, naming the call before, although the stream
-	// would take it now.
+	// answered): refused too, although the stream would take it now; its
+	// cause says that the batch before it was not wholly stored.
 	behind := events("job-af", 5)
 	err = f.st.SendBatch(t.Context(), behind, true, false)()
 	requireAllNotSent(t, err, len(behind), "the call chained behind the refused one")

@@ -67,11 +67,13 @@ func newBenchFixture(b *testing.B, opts ...jsstore.Option) benchFixture {
 		admin := connect(b, url)
 		deleteBenchStream(b, admin)
 		b.Cleanup(func() { deleteBenchStream(b, admin) })
-	}
-	if v := os.Getenv(EnvReplicas); v != "" {
-		n, err := strconv.Atoi(v)
-		require.NoError(b, err, "%s=%q", EnvReplicas, v)
-		opts = append([]jsstore.Option{jsstore.WithReplicas(n)}, opts...)
+		// Replicas apply to an external server only: the embedded one is
+		// a single node, where more than one replica cannot be placed.
+		if v := os.Getenv(EnvReplicas); v != "" {
+			n, err := strconv.Atoi(v)
+			require.NoError(b, err, "%s=%q", EnvReplicas, v)
+			opts = append([]jsstore.Option{jsstore.WithReplicas(n)}, opts...)
+		}
 	}
 	nc := connect(b, url)
 	return benchFixture{nc: nc, st: newStore(b, nc, opts...)}
