@@ -66,17 +66,22 @@ cluster3)
 	# Three nats-server processes of one cluster on loopback, JetStream on
 	# each, every stream R3 (natscli's and the Go benchmarks'); both
 	# clients connect to the first node. All share the machine's cores.
-	read -r -a cports <<<"$(python3 -c 'import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')"
-	routes=$(printf 'nats://127.0.0.1:%s,' "${cports[@]}")
 	node_pids=()
 	cleanup() {
 		for p in "${node_pids[@]}"; do kill "$p" 2>/dev/null || true; done
 		for p in "${node_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 		rm -rf "$work"
 	}
+	# The cluster ports are picked ahead, because every node of a
+	# JetStream cluster needs its routes on its command line (a node
+	# without them refuses to start JetStream); the sockets are closed
+	# before the nodes bind them, so another process could take one in
+	# between: alive below then reports the node that failed to start.
+	read -r -a cports <<<"$(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')"
+	routes=$(printf 'nats://127.0.0.1:%s,' "${cports[@]}")
 	for i in 0 1 2; do
 		mkdir -p "$work/n$i"
 		"$server_bin" -a 127.0.0.1 -p -1 -js -sd "$work/n$i/store" --ports_file_dir "$work/n$i" \
@@ -84,10 +89,21 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')"
 			--routes "${routes%,}" >"$work/n$i/server.log" 2>&1 &
 		node_pids+=($!)
 	done
+	alive() {
+		local p
+		for p in "${node_pids[@]}"; do
+			if ! kill -0 "$p" 2>/dev/null; then
+				echo "bench-logger: a cluster node (pid $p) exited:" >&2
+				tail -n 20 "$work"/n*/server.log >&2
+				exit 1
+			fi
+		done
+	}
 	deadline=$((SECONDS + 60))
 	until NAQ_BENCH_NATS_URL=$(grep -ho 'nats://[^"]*' "$work/n0/"*.ports 2>/dev/null | sed -n 1p) && [[ -n $NAQ_BENCH_NATS_URL ]] &&
 		"$nats_bin" --server="$NAQ_BENCH_NATS_URL" --no-context stream add naq-bench-probe --subjects=naq.bench-probe \
 			--replicas=3 --defaults >/dev/null 2>&1; do
+		alive
 		if ((SECONDS > deadline)); then
 			echo "bench-logger: the three-node cluster could not make an R3 stream within 60 s:" >&2
 			tail -n 20 "$work"/n*/server.log >&2
