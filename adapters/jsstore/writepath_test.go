@@ -215,21 +215,30 @@ func TestMsgIDIsTheEventsOwn(t *testing.T) {
 			f := setup(t, tc.opts...)
 			evs := events("job-id", 1200)
 			tc.write(t, f.st, evs)
-			js, err := jetstream.New(f.nc)
-			require.NoError(t, err)
-			s, err := js.Stream(t.Context(), f.st.StreamName())
-			require.NoError(t, err)
-			for i := range evs {
-				m, err := s.GetMsg(t.Context(), uint64(i+1))
-				require.NoError(t, err)
-				var doc struct {
-					ID string `json:"event_id"`
-				}
-				require.NoError(t, json.Unmarshal(m.Data, &doc))
-				require.Equal(t, evs[i].ID, doc.ID, "message %d in logged order", i+1)
-				require.Equal(t, []string{evs[i].ID}, m.Header.Values(jetstream.MsgIDHeader), "Nats-Msg-Id of message %d", i+1)
-			}
+			requireOwnMsgIDs(t, f, evs)
 		})
+	}
+}
+
+// requireOwnMsgIDs reads the stream's messages 1..len(want) and requires
+// message i to be want[i-1] with its own id as its one Nats-Msg-Id, and no
+// message after them.
+func requireOwnMsgIDs(t *testing.T, f fixture, want []event.JobEvent) {
+	t.Helper()
+	js, err := jetstream.New(f.nc)
+	require.NoError(t, err)
+	s, err := js.Stream(t.Context(), f.st.StreamName())
+	require.NoError(t, err)
+	require.EqualValues(t, len(want), s.CachedInfo().State.Msgs, "messages stored")
+	for i := range want {
+		m, err := s.GetMsg(t.Context(), uint64(i+1))
+		require.NoError(t, err)
+		var doc struct {
+			ID string `json:"event_id"`
+		}
+		require.NoError(t, json.Unmarshal(m.Data, &doc))
+		require.Equal(t, want[i].ID, doc.ID, "message %d in logged order", i+1)
+		require.Equal(t, []string{want[i].ID}, m.Header.Values(jetstream.MsgIDHeader), "Nats-Msg-Id of message %d", i+1)
 	}
 }
 
@@ -307,6 +316,9 @@ func TestFastBatchRefusedMidBatch(t *testing.T) {
 	require.NoError(t, err)
 	want := append(ids(evs[:bad]), ids(evs[bad+1:])...)
 	require.Equal(t, want, ids(got))
+	// The second batch's messages carry their own ids too (its publishes
+	// share a header map, as the first batch's do).
+	requireOwnMsgIDs(t, f, append(append([]event.JobEvent(nil), evs[:bad]...), evs[bad+1:]...))
 }
 
 // TestStoredClockSkew: an event whose own time is ahead of the server's
