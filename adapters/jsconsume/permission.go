@@ -15,18 +15,31 @@ import (
 
 // ErrPermission marks a JetStream API request of a Source that the NATS
 // server refused because the connection's user may not publish to its
-// subject. The server answers such a request only with an asynchronous
-// -ERR, never on the request's reply subject, so without this the request
-// would look like a server that does not answer: New would try it again
-// until its ctx ended. A Source watches the connection's LastError while a
-// request waits and ends the request, and New, at once. It wraps
-// ports.ErrForbidden; the error names the refused subject and the
-// permission to grant.
-var ErrPermission = fmt.Errorf("jsconsume: NATS publish permission denied: %w", ports.ErrForbidden)
+// subject, or may not subscribe to the connection's response inbox (where
+// the server sends every answer). The server answers either refusal only
+// with an asynchronous -ERR, never on the request's reply subject, so
+// without this the request would look like a server that does not answer:
+// New would try it again until its ctx ended. A Source watches the
+// connection's LastError while a request waits and ends the request, and
+// New, at once; a refused response inbox that LastError still holds when
+// a request begins (nats.go clears it on a reconnect, when it subscribes
+// again) ends the request before it is sent. It wraps ports.ErrForbidden;
+// the error names the refused subject and the permission to grant.
+var ErrPermission = fmt.Errorf("jsconsume: NATS permission denied: %w", ports.ErrForbidden)
 
-// deniedRe extracts the subject of a publish permission violation from the
-// server's -ERR as nats.go reports it (nats.ErrPermissionViolation).
-var deniedRe = regexp.MustCompile(`(?i)permissions violation for publish to "([^"]+)"`)
+// deniedRe extracts the operation ("publish" or "subscription") and the
+// subject of a permission violation from the server's -ERR as nats.go
+// reports it (nats.ErrPermissionViolation).
+var deniedRe = regexp.MustCompile(`(?i)permissions violation for (publish|subscription) to "([^"]+)"`)
+
+// respSubject is the subject of nc's response subscription, which nats.go
+// makes with the connection's first request: "<inbox prefix>.<nuid>.*",
+// the prefix of nc.NewRespInbox's inboxes (calling it only sets that
+// prefix, it subscribes nothing).
+func respSubject(nc *nats.Conn) string {
+	in := nc.NewRespInbox()
+	return in[:strings.LastIndexByte(in, '.')+1] + "*"
+}
 
 // refusalPoll is how often a waiting request looks for a refusal.
 const refusalPoll = 5 * time.Millisecond
@@ -41,6 +54,12 @@ const refusalPoll = 5 * time.Millisecond
 func call[T any](ctx context.Context, s *Source, op func(context.Context) (T, error)) (T, error) {
 	nc := s.js.Conn()
 	before := nc.LastError()
+	if err := s.inboxRefused(before); err != nil {
+		// The response subscription was refused and not made again since
+		// (a reconnect clears LastError): no answer can arrive.
+		var zero T
+		return zero, err
+	}
 	tctx, cancelTimeout := context.WithTimeout(ctx, s.cfg.reqTimeout)
 	defer cancelTimeout()
 	rctx, cancel := context.WithCancelCause(tctx)
@@ -87,17 +106,51 @@ func call[T any](ctx context.Context, s *Source, op func(context.Context) (T, er
 // second refusal of the same subject is told from the first by identity.
 func (s *Source) refusal(nc *nats.Conn, before error) error {
 	err := nc.LastError()
-	if err == nil || err == before || !errors.Is(err, nats.ErrPermissionViolation) { //nolint:errorlint // identity, not kind
+	if err == before { //nolint:errorlint // identity, not kind
 		return nil
 	}
+	refused, _ := s.refusalOf(err)
+	return refused
+}
+
+// refusalOf is the error for err when it is a permission violation of
+// one of s's API subjects (a publish) or of its connection's response
+// subscription (then inbox is true); else nil.
+func (s *Source) refusalOf(err error) (refused error, inbox bool) {
+	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
+		return nil, false
+	}
 	m := deniedRe.FindStringSubmatch(err.Error())
-	if m == nil || !s.ownsAPISubject(m[1]) {
-		return nil
+	switch {
+	case m == nil:
+		return nil, false
+	case strings.EqualFold(m[1], "subscription"):
+		if m[2] != s.respSub {
+			return nil, false
+		}
+		// respSub is "<inbox prefix>.<nuid>.*": grant the inbox prefix.
+		nuid := strings.TrimSuffix(m[2], ".*")
+		grant := nuid[:strings.LastIndexByte(nuid, '.')] + ".>"
+		return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers "+
+			"the connection's requests (%w): grant it subscribe on %q, "+
+			"then reconnect; see Security in docs/operations.md",
+			m[2], ErrPermission, grant), true
+	case !s.ownsAPISubject(m[2]):
+		return nil, false
 	}
 	return fmt.Errorf("the NATS server refused the user a publish to %q (%w): grant it publish on %q "+
 		"(a processor needs its stream's and the dead-letter stream's STREAM.INFO, the dead-letter stream's STREAM.CREATE, "+
 		"and its durable's CONSUMER.INFO, CONSUMER.CREATE and CONSUMER.MSG.NEXT; see Security in docs/operations.md)",
-		m[1], ErrPermission, s.grant(m[1]))
+		m[2], ErrPermission, s.grant(m[2])), false
+}
+
+// inboxRefused is the error of a refused response subscription when err,
+// the connection's LastError, is one; else nil.
+func (s *Source) inboxRefused(err error) error {
+	if refused, inbox := s.refusalOf(err); inbox {
+		return refused
+	}
+	return nil
 }
 
 // grant is the publish permission that allows subj, one of s's API

@@ -49,6 +49,10 @@ type Source struct {
 	cfg config
 	ccf jetstream.ConsumerConfig
 	log *slog.Logger
+	// respSub is the subject of the connection's response subscription,
+	// "<inbox prefix>.<nuid>.*", on which the server answers every
+	// JetStream API request of this Source (see call).
+	respSub string
 
 	restarts    atomic.Uint64
 	recreations atomic.Uint64
@@ -102,7 +106,7 @@ func New(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Source, 
 	if err != nil {
 		return nil, fmt.Errorf("jsconsume: %w", err)
 	}
-	s := &Source{js: js, cfg: cfg, ccf: ccf,
+	s := &Source{js: js, cfg: cfg, ccf: ccf, respSub: respSubject(js.Conn()),
 		log: cfg.logger.With("component", "jsconsume", "stream", cfg.stream, "durable", cfg.durable)}
 	if err := s.setUp(ctx); err != nil {
 		return nil, err
