@@ -22,9 +22,10 @@ import (
 // logger drops the event (DropRejected) instead of retrying or spilling it.
 // New, DeleteJob and the other purges fail with an error wrapping it (and
 // not ports.ErrInvalid) as soon as the server refuses the user their
-// JetStream API request, rather than at the request's timeout. It wraps
-// ports.ErrForbidden.
-var ErrPermission = fmt.Errorf("jsstore: NATS publish permission denied: %w", ports.ErrForbidden)
+// JetStream API request, or the subscription to the connection's response
+// inbox on which every answer arrives, rather than at the request's
+// timeout. It wraps ports.ErrForbidden.
+var ErrPermission = fmt.Errorf("jsstore: NATS permission denied: %w", ports.ErrForbidden)
 
 // WithPublishDenied sets how StoreBatch learns that the NATS server refused
 // a publish for lack of permission: fn(subject, since) reports whether the
@@ -55,6 +56,36 @@ func WithPublishDenied(fn func(subject string, since time.Time) bool) Option {
 // deniedRe extracts the subject of a publish permission violation from the
 // server's -ERR as nats.go reports it.
 var deniedRe = regexp.MustCompile(`(?i)permissions violation for publish to "([^"]+)"`)
+
+// subDeniedRe extracts the subject of a refused subscription.
+var subDeniedRe = regexp.MustCompile(`(?i)permissions violation for subscription to "([^"]+)"`)
+
+// respSubject is the subject of nc's response subscription, which nats.go
+// makes with the connection's first request: "<inbox prefix>.<nuid>.*",
+// the prefix of nc.NewRespInbox's inboxes (calling it only sets that
+// prefix, it subscribes nothing).
+func respSubject(nc *nats.Conn) string {
+	in := nc.NewRespInbox()
+	return in[:strings.LastIndexByte(in, '.')+1] + "*"
+}
+
+// inboxRefused is an error wrapping ErrPermission when err (the
+// connection's LastError) is the server's refusal of the connection's
+// response subscription: no JetStream API request of the connection can
+// be answered then. Else nil.
+func (s *Store) inboxRefused(err error) error {
+	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
+		return nil
+	}
+	m := subDeniedRe.FindStringSubmatch(err.Error())
+	if m == nil || m[1] != s.respSub {
+		return nil
+	}
+	nuid := strings.TrimSuffix(m[1], ".*") // "<inbox prefix>.<nuid>": grant the prefix
+	return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers the connection's requests: %w; "+
+		"grant it subscribe on %q, then reconnect (see Security in docs/operations.md)",
+		m[1], ErrPermission, nuid[:strings.LastIndexByte(nuid, '.')]+".>")
+}
 
 // denials answers, for one StoreBatch call begun at since, whether the
 // server refused a publish to a subject since then. It caches what it

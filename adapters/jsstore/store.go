@@ -29,6 +29,10 @@ type Store struct {
 	scheme subject.Scheme
 	log    *slog.Logger
 
+	// respSub is the subject of the connection's response subscription,
+	// "<inbox prefix>.<nuid>.*", on which the server answers every
+	// JetStream API request (see refusableRequest).
+	respSub      string
 	apiDirectGet string // $JS.API.DIRECT.GET.<stream>
 	apiPurge     string // $JS.API.STREAM.PURGE.<stream>
 	// $JS.API.CONSUMER.CREATE.<stream>. (streamwatch.go)
@@ -111,6 +115,7 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Store, error) {
 		scheme:            subject.Default,
 		log:               cfg.logger.With("component", "jsstore", "stream", cfg.stream),
 		jobBatch:          cfg.jobBatch,
+		respSub:           respSubject(nc),
 		apiDirectGet:      "$JS.API.DIRECT.GET." + cfg.stream,
 		apiPurge:          "$JS.API.STREAM.PURGE." + cfg.stream,
 		apiConsumerCreate: "$JS.API.CONSUMER.CREATE." + cfg.stream + ".",
@@ -267,14 +272,22 @@ func (s *Store) retryRefusable(ctx context.Context, most time.Duration, what str
 // an asynchronous -ERR, never on the request, which would only time out:
 // while op waits, refusableRequest checks every refusalPoll whether
 // refused names a refused subject, and if so ends op at once and returns
-// an error wrapping ErrPermission that names the subject. Without an
-// answer in time, the error names the request and wraps
-// ports.ErrUnavailable.
+// an error wrapping ErrPermission that names the subject. A refused
+// subscription to the connection's response inbox, where every answer
+// arrives, ends op the same way, and ends it before it is sent when the
+// connection's LastError still holds one (nats.go subscribes again only on
+// a reconnect, which clears LastError). Without an answer in time, the
+// error names the request and wraps ports.ErrUnavailable.
 func (s *Store) refusableRequest(ctx context.Context, what string, refused func() string, op func(context.Context) error) error {
 	start := time.Now()
+	before := s.nc.LastError()
+	if err := s.inboxRefused(before); err != nil {
+		return err
+	}
 	rctx, cancel := s.requestTimeout(ctx)
 	defer cancel()
 	var found atomic.Pointer[string]
+	var inbox atomic.Pointer[error]
 	stop := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
@@ -293,6 +306,13 @@ func (s *Store) refusableRequest(ctx context.Context, what string, refused func(
 					cancel()
 					return
 				}
+				if last := s.nc.LastError(); last != before { //nolint:errorlint // identity, not kind
+					if err := s.inboxRefused(last); err != nil {
+						inbox.Store(&err)
+						cancel()
+						return
+					}
+				}
 			}
 		}
 	}()
@@ -301,6 +321,14 @@ func (s *Store) refusableRequest(ctx context.Context, what string, refused func(
 	<-watched
 	if err == nil {
 		return nil
+	}
+	if p := inbox.Load(); p != nil {
+		return *p
+	}
+	if last := s.nc.LastError(); last != before { //nolint:errorlint // identity, not kind
+		if err := s.inboxRefused(last); err != nil {
+			return err
+		}
 	}
 	subj := refused()
 	if p := found.Load(); p != nil {
