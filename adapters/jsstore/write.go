@@ -97,8 +97,9 @@ func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 	den := s.newDenials()
 	// One stall option for the batch while there is room among the
 	// pending acknowledgements; an exact one (what is left of ctx) when a
-	// publish may have to wait.
-	roomy := []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx))}
+	// publish may have to wait. No publish is re-sent by nats.go (see
+	// noResend).
+	roomy := []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx)), noResend}
 
 	for i := range events {
 		ev := &events[i]
@@ -121,7 +122,7 @@ func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 		}
 		opts := roomy
 		if s.js.PublishAsyncPending() >= s.cfg.maxPending-1 {
-			opts = []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx))}
+			opts = []jetstream.PublishOpt{jetstream.WithStallWait(s.stallWait(ctx)), noResend}
 		}
 		f, err := s.js.PublishMsgAsync(msg, opts...)
 		if err != nil {
@@ -161,6 +162,15 @@ func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 	return fmt.Errorf("jsstore: store batch of %d: %w", len(events), &logger.BatchError{Errs: errs})
 }
 
+// noResend turns off nats.go's own re-publishing of an asynchronous
+// publish answered "no responders" (by default twice, 250 ms apart, each
+// from a timer goroutine of its own). Those re-sends race each other and
+// the batches after them, so two events of one job could be stored out of
+// order once the stream is back, and one could land after StoreBatch has
+// given up on it. With none, the 503 fails the event at once with
+// ports.ErrUnavailable (classify), and the logger re-sends it in order.
+var noResend = jetstream.WithRetryAttempts(0)
+
 // classifyPublish is classify for the error of a publish call: a publish
 // refused because the connection is reconnecting and its reconnect buffer
 // is full (or disabled with nats.ReconnectBufSize(-1), which a logger's
@@ -175,8 +185,8 @@ func classifyPublish(err error) error {
 // batchMsgs holds the messages of one StoreBatch call. Their structs, header
 // values, subjects and encoded bodies are carved out of a few allocations
 // per call rather than several per event. Nothing is reused across calls:
-// nats.go keeps each message until its acknowledgement (and resends it after
-// a "no responders" answer), possibly after StoreBatch has given up on it.
+// nats.go keeps each message until its acknowledgement, possibly after
+// StoreBatch has given up on it.
 type batchMsgs struct {
 	msgs  []nats.Msg
 	ids   []string // the Nats-Msg-Id header values
