@@ -66,7 +66,9 @@ func procJS(t *testing.T, url string, opts ...nats.Option) jetstream.JetStream {
 // ended): it fails at once with ErrPermission naming the inbox and the
 // grant, with the default inbox prefix and a custom one. A second New on
 // the same connection, whose refusal came before it began, fails at once
-// too: the subscription is not made again before a reconnect.
+// too: the subscription is not made again before a reconnect. So does a
+// third, after another subscription's refusal has replaced the inbox's in
+// the connection's LastError.
 func TestNewEndsAtOnceWhenInboxRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, prefix string // prefix "": nats.go's default, _INBOX
@@ -82,8 +84,15 @@ func TestNewEndsAtOnceWhenInboxRefused(t *testing.T) {
 				deny = tc.prefix + ".>"
 				opts = append(opts, nats.CustomInboxPrefix(tc.prefix))
 			}
-			js := procJS(t, startSubDenyServer(t, deny), opts...)
-			for _, attempt := range []string{"first New", "second New"} {
+			js := procJS(t, startSubDenyServer(t, deny, "other.>"), opts...)
+			for _, attempt := range []string{"first New", "second New", "after another refusal"} {
+				if attempt == "after another refusal" {
+					nc := js.Conn()
+					_, err := nc.SubscribeSync("other.x")
+					require.NoError(t, err)
+					require.NoError(t, nc.Flush()) // the -ERR comes before the PONG
+					require.ErrorContains(t, nc.LastError(), `"other.x"`, "LastError holds the other refusal now")
+				}
 				rec := newRecordHandler()
 				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 				_, err := jsconsume.New(ctx, js, jsconsume.WithRequestTimeout(10*time.Minute), jsconsume.WithSlog(slog.New(rec)))

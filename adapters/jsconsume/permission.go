@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,10 +22,13 @@ import (
 // without this the request would look like a server that does not answer:
 // New would try it again until its ctx ended. A Source watches the
 // connection's LastError while a request waits and ends the request, and
-// New, at once; a refused response inbox that LastError still holds when
-// a request begins (nats.go clears it on a reconnect, when it subscribes
-// again) ends the request before it is sent. It wraps ports.ErrForbidden;
-// the error names the refused subject and the permission to grant.
+// New, at once; a response inbox seen refused ends every later request
+// of the connection before it is sent, until the connection reconnects
+// (only then does nats.go subscribe it again), even after another error
+// has replaced the refusal in LastError. Not recognised with
+// nats.UseOldRequestStyle (an inbox per request). It wraps
+// ports.ErrForbidden; the error names the refused subject and the
+// permission to grant.
 var ErrPermission = fmt.Errorf("jsconsume: NATS permission denied: %w", ports.ErrForbidden)
 
 // deniedRe extracts the operation ("publish" or "subscription") and the
@@ -53,10 +57,11 @@ const refusalPoll = 5 * time.Millisecond
 // and changes nothing.
 func call[T any](ctx context.Context, s *Source, op func(context.Context) (T, error)) (T, error) {
 	nc := s.js.Conn()
+	reconnects := nc.Stats().Reconnects // before LastError: see inboxRefused
 	before := nc.LastError()
-	if err := s.inboxRefused(before); err != nil {
+	if err := s.inboxRefused(nc, before, reconnects); err != nil {
 		// The response subscription was refused and not made again since
-		// (a reconnect clears LastError): no answer can arrive.
+		// (only a reconnect does): no answer can arrive.
 		var zero T
 		return zero, err
 	}
@@ -105,11 +110,15 @@ func call[T any](ctx context.Context, s *Source, op func(context.Context) (T, er
 // nats.go makes a new error value for every violation it reads, so a
 // second refusal of the same subject is told from the first by identity.
 func (s *Source) refusal(nc *nats.Conn, before error) error {
+	reconnects := nc.Stats().Reconnects
 	err := nc.LastError()
 	if err == before { //nolint:errorlint // identity, not kind
 		return nil
 	}
-	refused, _ := s.refusalOf(err)
+	refused, inbox := s.refusalOf(err)
+	if inbox {
+		refusedInboxes.Store(s.respSub, reconnects)
+	}
 	return refused
 }
 
@@ -128,13 +137,7 @@ func (s *Source) refusalOf(err error) (refused error, inbox bool) {
 		if m[2] != s.respSub {
 			return nil, false
 		}
-		// respSub is "<inbox prefix>.<nuid>.*": grant the inbox prefix.
-		nuid := strings.TrimSuffix(m[2], ".*")
-		grant := nuid[:strings.LastIndexByte(nuid, '.')] + ".>"
-		return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers "+
-			"the connection's requests (%w): grant it subscribe on %q, "+
-			"then reconnect; see Security in docs/operations.md",
-			m[2], ErrPermission, grant), true
+		return s.inboxRefusedError(), true
 	case !s.ownsAPISubject(m[2]):
 		return nil, false
 	}
@@ -144,14 +147,44 @@ func (s *Source) refusalOf(err error) (refused error, inbox bool) {
 		m[2], ErrPermission, s.grant(m[2])), false
 }
 
-// inboxRefused is the error of a refused response subscription when err,
-// the connection's LastError, is one; else nil.
-func (s *Source) inboxRefused(err error) error {
+// inboxRefused is the error of a refused response subscription when err
+// (nc's LastError, read after reconnects, nc's reconnect count) is one, or
+// an earlier one was seen and nc has not reconnected since: nats.go
+// subscribes it again only on a reconnect, so until then no request of nc
+// can be answered, even once a later error (another refused subscription,
+// a slow consumer) has replaced the refusal in LastError. Else nil.
+func (s *Source) inboxRefused(nc *nats.Conn, err error, reconnects uint64) error {
 	if refused, inbox := s.refusalOf(err); inbox {
+		refusedInboxes.Store(s.respSub, reconnects)
 		return refused
 	}
+	seen, ok := refusedInboxes.Load(s.respSub)
+	if !ok {
+		return nil
+	}
+	if seen == nc.Stats().Reconnects && !nc.IsClosed() {
+		return s.inboxRefusedError()
+	}
+	refusedInboxes.CompareAndDelete(s.respSub, seen)
 	return nil
 }
+
+// inboxRefusedError is the error of a refused response subscription.
+func (s *Source) inboxRefusedError() error {
+	// respSub is "<inbox prefix>.<nuid>.*": grant the inbox prefix.
+	nuid := strings.TrimSuffix(s.respSub, ".*")
+	grant := nuid[:strings.LastIndexByte(nuid, '.')] + ".>"
+	return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers "+
+		"the connection's requests (%w): grant it subscribe on %q, "+
+		"then reconnect (nats.Conn.ForceReconnect, or restart the process); see Security in docs/operations.md",
+		s.respSub, ErrPermission, grant)
+}
+
+// refusedInboxes remembers every refused response subscription seen
+// (respSub, unique to its connection) with its connection's reconnect
+// count then (a uint64); an entry goes at the first look after a
+// reconnect or the connection's close.
+var refusedInboxes sync.Map
 
 // grant is the publish permission that allows subj, one of s's API
 // subjects: the subject itself, or for a consumer create (whose subject

@@ -349,6 +349,10 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 				r.err = fmt.Errorf("fast batch %s: %w: connection %s: %w", id, ports.ErrUnavailable, s.nc.Status(), nats.ErrDisconnected)
 				return false
 			}
+			if err := s.replyRefused(sub.Subject); err != nil {
+				r.err = fmt.Errorf("fast batch %s: %w", id, err)
+				return false
+			}
 			if k := den.first(b, idx[r.confirmed:r.sent]); k >= 0 {
 				r.err = fmt.Errorf("fast batch %s: %w: the server refused the publish of message %d for lack of permission", id, ports.ErrUnavailable, r.confirmed+k+1)
 				return false

@@ -112,6 +112,8 @@ func (s *Store) Stored(ctx context.Context, evs []event.JobEvent) (found []bool,
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
+	replies := replyWait{s: s, sub: sub}
+	defer replies.stop()
 
 	send := func(k int) error {
 		ls := subjects[k]
@@ -143,7 +145,7 @@ func (s *Store) Stored(ctx context.Context, evs []event.JobEvent) (found []bool,
 			queue = queue[1:]
 			inflight++
 		}
-		m, err := sub.NextMsgWithContext(ctx)
+		m, err := replies.next(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("jsstore: stored: direct get on stream %s: %w", s.cfg.stream, classify(err))
 		}

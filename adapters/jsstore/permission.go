@@ -1,10 +1,12 @@
 package jsstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,7 +26,17 @@ import (
 // not ports.ErrInvalid) as soon as the server refuses the user their
 // JetStream API request, or the subscription to the connection's response
 // inbox on which every answer arrives, rather than at the request's
-// timeout. It wraps ports.ErrForbidden.
+// timeout; a response inbox seen refused ends every later request of the
+// connection at once until it reconnects (only then does nats.go subscribe
+// it again), even after another error has replaced the refusal in
+// LastError. Not recognised with nats.UseOldRequestStyle (an inbox per
+// request), nor by the reads, which time out. A batch whose acknowledgements, or a lookup whose answers, the
+// server will not deliver because it refused the subscription to their
+// inbox (a config reload took the grant away after New) fails each of its
+// events with an error wrapping it and ports.ErrUnavailable (not
+// ports.ErrInvalid: the logger keeps the events and sends them again) as
+// soon as the batch hears nothing for a tenth of the ack timeout. It wraps
+// ports.ErrForbidden.
 var ErrPermission = fmt.Errorf("jsstore: NATS permission denied: %w", ports.ErrForbidden)
 
 // WithPublishDenied sets how StoreBatch learns that the NATS server refused
@@ -69,22 +81,126 @@ func respSubject(nc *nats.Conn) string {
 	return in[:strings.LastIndexByte(in, '.')+1] + "*"
 }
 
-// inboxRefused is an error wrapping ErrPermission when err (the
-// connection's LastError) is the server's refusal of the connection's
-// response subscription: no JetStream API request of the connection can
-// be answered then. Else nil.
-func (s *Store) inboxRefused(err error) error {
+// inboxRefused is an error wrapping ErrPermission when the connection's
+// response subscription is refused: err (its LastError, read after
+// reconnects, its reconnect count) is the server's refusal of it, or an
+// earlier one was seen and the connection has not reconnected since.
+// nats.go subscribes it again only on a reconnect, so until then no
+// JetStream API request of the connection can be answered, even once a
+// later error (another refused subscription, a slow consumer) has
+// replaced the refusal in LastError. Else nil.
+func (s *Store) inboxRefused(err error, reconnects uint64) error {
+	if s.isInboxRefusal(err) {
+		refusedInboxes.Store(s.respSub, reconnects)
+		return s.inboxRefusedError()
+	}
+	seen, ok := refusedInboxes.Load(s.respSub)
+	if !ok {
+		return nil
+	}
+	if seen == s.nc.Stats().Reconnects && !s.nc.IsClosed() {
+		return s.inboxRefusedError()
+	}
+	refusedInboxes.CompareAndDelete(s.respSub, seen)
+	return nil
+}
+
+// refusedInboxes remembers every refused response subscription seen
+// (respSub, unique to its connection) with its connection's reconnect
+// count then (a uint64); an entry goes at the first look after a
+// reconnect or the connection's close.
+var refusedInboxes sync.Map
+
+// isInboxRefusal reports whether err is the server's refusal of the
+// connection's response subscription.
+func (s *Store) isInboxRefusal(err error) bool {
+	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
+		return false
+	}
+	m := subDeniedRe.FindStringSubmatch(err.Error())
+	return m != nil && m[1] == s.respSub
+}
+
+// inboxRefusedError is the error of a refused response subscription.
+func (s *Store) inboxRefusedError() error {
+	return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers the connection's requests (%w): "+
+		"grant it subscribe on %q, then reconnect (nats.Conn.ForceReconnect, or restart the process); see Security in docs/operations.md",
+		s.respSub, ErrPermission, inboxGrant(s.nc))
+}
+
+// replyRefused is an error wrapping ErrPermission and ports.ErrUnavailable
+// when the connection's LastError is the server's refusal of subj, a
+// reply subscription of the Store's own (a fast batch's "<inbox>.>", a
+// lookup's "<inbox>.*"): its answers never come, so the caller ends at
+// once rather than at its timeout. Else nil. Each such subject names a
+// fresh inbox, so a refusal naming it is this subscription's; LastError
+// holds only the latest error, and one that came after it leaves the
+// caller to its timeout. Unavailable as well, not invalid: the events are
+// not at fault and keep their ids, so the logger keeps them and sends them
+// again, and the next subscription succeeds once the grant is back (a
+// nats-server config reload can take it away from a running connection).
+func (s *Store) replyRefused(subj string) error {
+	err := s.nc.LastError()
 	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
 		return nil
 	}
 	m := subDeniedRe.FindStringSubmatch(err.Error())
-	if m == nil || m[1] != s.respSub {
+	if m == nil || m[1] != subj {
 		return nil
 	}
-	nuid := strings.TrimSuffix(m[1], ".*") // "<inbox prefix>.<nuid>": grant the prefix
-	return fmt.Errorf("the NATS server refused the user a subscription to %q, the inbox on which it answers the connection's requests: %w; "+
-		"grant it subscribe on %q, then reconnect (see Security in docs/operations.md)",
-		m[1], ErrPermission, nuid[:strings.LastIndexByte(nuid, '.')]+".>")
+	return fmt.Errorf("%w: the NATS server refused the user a subscription to %q, the inbox of the answers: %w; grant it subscribe on %q",
+		ports.ErrUnavailable, subj, ErrPermission, inboxGrant(s.nc))
+}
+
+// replyWait waits for the answers on sub, a reply subscription of the
+// Store's own, as sub.NextMsgWithContext does, and also ends, with
+// replyRefused's error, once the server has refused sub: it looks after
+// every refusalPoll of silence. One poll context serves the answers of a
+// period, so a quick run of answers costs no timer each. Every call of
+// next passes the same ctx; stop releases the poll context.
+type replyWait struct {
+	s      *Store
+	sub    *nats.Subscription
+	poll   context.Context
+	cancel context.CancelFunc
+}
+
+func (w *replyWait) next(ctx context.Context) (*nats.Msg, error) {
+	for {
+		if w.poll == nil {
+			w.poll, w.cancel = context.WithTimeout(ctx, refusalPoll)
+		}
+		m, err := w.sub.NextMsgWithContext(w.poll)
+		if err == nil {
+			return m, nil
+		}
+		w.stop()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err // the subscription's own end
+		}
+		if err := w.s.replyRefused(w.sub.Subject); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *replyWait) stop() {
+	if w.cancel != nil {
+		w.cancel()
+		w.poll, w.cancel = nil, nil
+	}
+}
+
+// inboxGrant is the grant that covers every inbox of nc: its inbox prefix
+// (nats.CustomInboxPrefix, by default "_INBOX") and ".>".
+func inboxGrant(nc *nats.Conn) string {
+	if p := nc.Opts.InboxPrefix; p != "" {
+		return p + ".>"
+	}
+	return "_INBOX.>"
 }
 
 // denials answers, for one StoreBatch call begun at since, whether the

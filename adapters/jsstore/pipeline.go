@@ -579,6 +579,9 @@ func (b *pbatch) step(pingEvery time.Duration) time.Duration {
 		case !s.nc.IsConnected() && silent >= pingEvery:
 			b.end(fmt.Errorf("fast batch %s: %w: connection %s: %w", b.id, ports.ErrUnavailable, s.nc.Status(), nats.ErrDisconnected), false)
 			return wake
+		case silent >= pingEvery && s.replyRefused(b.sub.Subject) != nil:
+			b.end(fmt.Errorf("fast batch %s: %w", b.id, s.replyRefused(b.sub.Subject)), false)
+			return wake
 		case silent >= pingEvery && b.denSeq == 0 && b.checkDenied():
 			return wake
 		case silent >= pingEvery && now.Sub(b.lastPing) >= pingEvery && !b.sending:

@@ -280,8 +280,9 @@ func (s *Store) retryRefusable(ctx context.Context, most time.Duration, what str
 // error names the request and wraps ports.ErrUnavailable.
 func (s *Store) refusableRequest(ctx context.Context, what string, refused func() string, op func(context.Context) error) error {
 	start := time.Now()
+	reconnects := s.nc.Stats().Reconnects // before LastError: see inboxRefused
 	before := s.nc.LastError()
-	if err := s.inboxRefused(before); err != nil {
+	if err := s.inboxRefused(before, reconnects); err != nil {
 		return err
 	}
 	rctx, cancel := s.requestTimeout(ctx)
@@ -306,8 +307,9 @@ func (s *Store) refusableRequest(ctx context.Context, what string, refused func(
 					cancel()
 					return
 				}
+				reconnects := s.nc.Stats().Reconnects
 				if last := s.nc.LastError(); last != before { //nolint:errorlint // identity, not kind
-					if err := s.inboxRefused(last); err != nil {
+					if err := s.inboxRefused(last, reconnects); err != nil {
 						inbox.Store(&err)
 						cancel()
 						return
@@ -325,8 +327,9 @@ func (s *Store) refusableRequest(ctx context.Context, what string, refused func(
 	if p := inbox.Load(); p != nil {
 		return *p
 	}
+	reconnects = s.nc.Stats().Reconnects
 	if last := s.nc.LastError(); last != before { //nolint:errorlint // identity, not kind
-		if err := s.inboxRefused(last); err != nil {
+		if err := s.inboxRefused(last, reconnects); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,20 +30,37 @@ import (
 // cleanup; what it logged is shown if it exits early or never listens.
 func startNATS(t *testing.T, conf string) string {
 	t.Helper()
+	return startNATSProcess(t, conf).url
+}
+
+// natsProcess is a nats-server process of startNATSProcess.
+type natsProcess struct {
+	url  string
+	path string // its configuration file
+	full func(conf string) string
+	cmd  *exec.Cmd
+	log  *naqbin.Buffer
+}
+
+// startNATSProcess is startNATS, returning the process for reload.
+func startNATSProcess(t *testing.T, conf string) *natsProcess {
+	t.Helper()
 	dir := t.TempDir()
-	full := fmt.Sprintf("listen: 127.0.0.1:-1\njetstream: {store_dir: %q}\n%s\n", filepath.Join(dir, "js"), conf)
+	full := func(conf string) string {
+		return fmt.Sprintf("listen: 127.0.0.1:-1\njetstream: {store_dir: %q}\n%s\n", filepath.Join(dir, "js"), conf)
+	}
 	path := filepath.Join(dir, "nats.conf")
-	require.NoError(t, os.WriteFile(path, []byte(full), 0o600))
+	require.NoError(t, os.WriteFile(path, []byte(full(conf)), 0o600))
 	opts, err := server.ProcessConfigFile(path)
-	require.NoError(t, err, "config:\n%s", full)
+	require.NoError(t, err, "config:\n%s", full(conf))
 	scheme := "nats"
 	if opts.TLSConfig != nil {
 		scheme = "tls"
 	}
 
-	var log naqbin.Buffer
+	log := &naqbin.Buffer{}
 	cmd := exec.Command(natsServer, "-c", path, "--ports_file_dir", dir)
-	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -69,17 +87,35 @@ func startNATS(t *testing.T, conf string) string {
 		if b, err := os.ReadFile(ports); err == nil && json.Unmarshal(b, &p) == nil && len(p.Nats) > 0 {
 			u, err := url.Parse(p.Nats[0])
 			require.NoError(t, err, "ports file %s", b)
-			return scheme + "://" + u.Host
+			return &natsProcess{url: scheme + "://" + u.Host, path: path, full: full, cmd: cmd, log: log}
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("nats-server exited (%v) before it listened; config:\n%s\nlog:\n%s", err, full, log.String())
+			t.Fatalf("nats-server exited (%v) before it listened; config:\n%s\nlog:\n%s", err, full(conf), log.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nats-server did not write %s within 20 s; log:\n%s", ports, log.String())
 		}
 	}
+}
+
+// reload rewrites the process's configuration with conf (the body, as for
+// startNATS; listen stays what the server picked) and makes it reload the
+// file (SIGHUP), as an operator does, and returns once the server has
+// logged that it reloaded.
+func (p *natsProcess) reload(t *testing.T, conf string) {
+	t.Helper()
+	host := strings.TrimPrefix(strings.TrimPrefix(p.url, "nats://"), "tls://")
+	body := strings.Replace(p.full(conf), "listen: 127.0.0.1:-1", "listen: "+host, 1)
+	require.NoError(t, os.WriteFile(p.path, []byte(body), 0o600))
+	_, err := server.ProcessConfigFile(p.path)
+	require.NoError(t, err, "config:\n%s", body)
+	const done = "Reloaded server configuration"
+	before := strings.Count(p.log.String(), done)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Count(p.log.String(), done) > before },
+		20*time.Second, 5*time.Millisecond, "nats-server reloaded its configuration; log:\n%s", p.log)
 }
 
 // natsServer is the nats-server binary TestMain builds from the module
