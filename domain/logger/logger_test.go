@@ -546,9 +546,16 @@ func TestBackoffAndBreaker(t *testing.T) {
 		s := &fakeStore{respond: func(context.Context, int, []event.JobEvent) error { return errors.New("down") }}
 		var errs int
 		var mu sync.Mutex
+		var logged bytes.Buffer
+		h := slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logged.Write(p)
+		}), nil)
 		l := newLogger(t, s, logger.WithRetry(1000, 100*time.Millisecond, 100*time.Millisecond),
 			logger.WithCircuitBreaker(3, 10*time.Second),
-			logger.WithErrorHandler(func(error) { mu.Lock(); errs++; mu.Unlock() }))
+			logger.WithErrorHandler(func(error) { mu.Lock(); errs++; mu.Unlock() }),
+			logger.WithSlog(slog.New(h)))
 		logN(t, l, 1)
 		synctest.Wait()
 		if n := s.numCalls(); n != 1 {
@@ -569,6 +576,12 @@ func TestBackoffAndBreaker(t *testing.T) {
 		if n := s.numCalls(); n != 3 {
 			t.Fatalf("%d calls when the breaker opened, want 3 (threshold)", n)
 		}
+		mu.Lock()
+		// The warning says why, also without an error handler.
+		if out := logged.String(); !strings.Contains(out, "circuit breaker open") || !strings.Contains(out, `err="logger: store batch of 1: down"`) {
+			t.Errorf("the breaker's warning does not name the failure that opened it:\n%s", out)
+		}
+		mu.Unlock()
 		time.Sleep(9 * time.Second)
 		synctest.Wait()
 		if n := s.numCalls(); n != 3 {

@@ -143,7 +143,7 @@ func (l *Logger) settled(failed, w, n int, err error, spilt bool, now time.Time)
 	f := &l.f
 	if failed == 0 {
 		f.retry.storedOK()
-		l.setBreaker(false, now)
+		l.setBreaker(false, now, nil)
 		return
 	}
 	l.failed(fmt.Errorf("logger: store batch of %d: %w", n, err), now)
@@ -159,19 +159,22 @@ func (l *Logger) settled(failed, w, n int, err error, spilt bool, now time.Time)
 // failed records a failed call for the breaker and the error handler.
 func (l *Logger) failed(err error, now time.Time) {
 	if l.f.brk.failure(now) {
-		l.setBreaker(true, now)
+		l.setBreaker(true, now, err)
 	}
 	l.report(err)
 }
 
-func (l *Logger) setBreaker(open bool, now time.Time) {
+// setBreaker opens or closes the breaker; cause, the failure that opened
+// it, is logged with the warning (the error handler hears of every
+// failure, but a logger without one would say nothing of why).
+func (l *Logger) setBreaker(open bool, now time.Time, cause error) {
 	f := &l.f
 	if !open && !f.brk.success() {
 		return
 	}
 	if open {
 		l.cfg.log.Warn("naq-events logger: circuit breaker open, pausing store calls",
-			"failures", f.brk.failures, "cooldown", l.cfg.breakerCooldown)
+			"failures", f.brk.failures, "cooldown", l.cfg.breakerCooldown, "err", cause)
 	} else {
 		l.cfg.log.Info("naq-events logger: circuit breaker closed, store healthy again")
 	}

@@ -496,7 +496,7 @@ func (l *Logger) onReplayResult(err error, now time.Time) {
 	switch {
 	case err == nil:
 		f.retry.replayedOK()
-		l.setBreaker(false, now)
+		l.setBreaker(false, now, nil)
 	case errors.Is(err, errReplayPaused), f.close.aborting:
 	default:
 		l.failed(err, now)
