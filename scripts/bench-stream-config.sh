@@ -73,8 +73,8 @@ order=(own ours long)
 for ((r = 1; r <= rounds; r++)); do
 	declare -A got=()
 	for name in "${order[@]}"; do
-		# An assignment from $(...) does not stop the script under set -e
-		# when the command fails in a function; check it here.
+		# run returns 1 when natscli gives no rate (its last command, the
+		# rate's sed, would succeed anyway); say which run failed, then stop.
 		if ! got[$name]=$(run "$name"); then
 			echo "bench-stream-config: round $r: the $name run failed" >&2
 			exit 1
