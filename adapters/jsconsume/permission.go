@@ -162,10 +162,16 @@ func (s *Source) inboxRefused(nc *nats.Conn, err error, reconnects uint64) error
 	if !ok {
 		return nil
 	}
-	if seen == nc.Stats().Reconnects && !nc.IsClosed() {
+	switch status := nc.Status(); {
+	case status == nats.CONNECTED && seen == nc.Stats().Reconnects:
 		return s.inboxRefusedError()
+	case status == nats.CONNECTED || status == nats.CLOSED:
+		// Reconnected since (the inbox subscribed again), or gone.
+		refusedInboxes.CompareAndDelete(s.respSub, seen)
 	}
-	refusedInboxes.CompareAndDelete(s.respSub, seen)
+	// Not connected (reconnecting: nats.go clears LastError as it starts,
+	// and counts the reconnect only once connected): not known, and the
+	// request fails as unavailable anyway.
 	return nil
 }
 

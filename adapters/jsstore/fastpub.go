@@ -212,6 +212,7 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 	// Room for every answer the batch can draw: flow acks, a report, the
 	// PubAck and one error per message sent after an early end.
 	ch := make(chan *nats.Msg, n+16)
+	since := s.nc.LastError() // see replyRefused
 	sub, err := s.nc.ChanSubscribe(inbox+".>", ch)
 	if err != nil {
 		r.err = fmt.Errorf("subscribe for fast batch acks: %w", classifyPublish(err))
@@ -349,7 +350,7 @@ func (s *Store) fastBatch(ctx context.Context, b *batchMsgs, idx []int, den *den
 				r.err = fmt.Errorf("fast batch %s: %w: connection %s: %w", id, ports.ErrUnavailable, s.nc.Status(), nats.ErrDisconnected)
 				return false
 			}
-			if err := s.replyRefused(sub.Subject); err != nil {
+			if err := s.replyRefused(sub.Subject, since); err != nil {
 				r.err = fmt.Errorf("fast batch %s: %w", id, err)
 				return false
 			}

@@ -106,13 +106,14 @@ func (s *Store) Stored(ctx context.Context, evs []event.JobEvent) (found []bool,
 	}
 
 	inbox := s.nc.NewRespInbox()
+	since := s.nc.LastError()
 	sub, err := s.nc.SubscribeSync(inbox + ".*")
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: stored: subscribe: %w", classify(err))
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
-	replies := replyWait{s: s, sub: sub}
+	replies := replyWait{s: s, sub: sub, since: since}
 	defer replies.stop()
 
 	send := func(k int) error {

@@ -30,12 +30,14 @@ import (
 // connection at once until it reconnects (only then does nats.go subscribe
 // it again), even after another error has replaced the refusal in
 // LastError. Not recognised with nats.UseOldRequestStyle (an inbox per
-// request), nor by the reads, which time out. A batch whose acknowledgements, or a lookup whose answers, the
-// server will not deliver because it refused the subscription to their
-// inbox (a config reload took the grant away after New) fails each of its
-// events with an error wrapping it and ports.ErrUnavailable (not
-// ports.ErrInvalid: the logger keeps the events and sends them again) as
-// soon as the batch hears nothing for a tenth of the ack timeout. It wraps
+// request), nor by the reads, which time out. A batch whose
+// acknowledgements, or a lookup whose answers, the server will not deliver
+// because it refused the subscription to their inbox (a config reload took
+// the grant away after New) fails each of its events with an error wrapping
+// it and ports.ErrUnavailable (not ports.ErrInvalid: the logger keeps the
+// events and sends them again) as soon as the batch hears nothing for a
+// tenth of the ack timeout (fast batches; asynchronous publishes wait out
+// the ack timeout, see Security in docs/operations.md). It wraps
 // ports.ErrForbidden.
 var ErrPermission = fmt.Errorf("jsstore: NATS permission denied: %w", ports.ErrForbidden)
 
@@ -98,10 +100,16 @@ func (s *Store) inboxRefused(err error, reconnects uint64) error {
 	if !ok {
 		return nil
 	}
-	if seen == s.nc.Stats().Reconnects && !s.nc.IsClosed() {
+	switch status := s.nc.Status(); {
+	case status == nats.CONNECTED && seen == s.nc.Stats().Reconnects:
 		return s.inboxRefusedError()
+	case status == nats.CONNECTED || status == nats.CLOSED:
+		// Reconnected since (the inbox subscribed again), or gone.
+		refusedInboxes.CompareAndDelete(s.respSub, seen)
 	}
-	refusedInboxes.CompareAndDelete(s.respSub, seen)
+	// Not connected (reconnecting: nats.go clears LastError as it starts,
+	// and counts the reconnect only once connected): not known, and the
+	// request fails as unavailable anyway.
 	return nil
 }
 
@@ -129,27 +137,31 @@ func (s *Store) inboxRefusedError() error {
 }
 
 // replyRefused is an error wrapping ErrPermission and ports.ErrUnavailable
-// when the connection's LastError is the server's refusal of subj, a
-// reply subscription of the Store's own (a fast batch's "<inbox>.>", a
-// lookup's "<inbox>.*"): its answers never come, so the caller ends at
-// once rather than at its timeout. Else nil. Each such subject names a
-// fresh inbox, so a refusal naming it is this subscription's; LastError
-// holds only the latest error, and one that came after it leaves the
-// caller to its timeout. Unavailable as well, not invalid: the events are
-// not at fault and keep their ids, so the logger keeps them and sends them
+// when the connection's LastError, if it is not since (its value when the
+// caller subscribed), is the server's refusal of subj, a reply
+// subscription of the Store's own (a fast batch's "<inbox>.>", a lookup's
+// "<inbox>.*"), or of any other subscription under the connection's inbox
+// prefix: the grant is the prefix's, and LastError holds only the latest
+// error, so with several batches or lookups subscribing at once (or other
+// code on the connection) the refusal it holds may be another's. Its
+// answers never come, so the caller ends at once rather than at its
+// timeout. Else nil. Unavailable as well, not invalid: the events are not
+// at fault and keep their ids, so the logger keeps them and sends them
 // again, and the next subscription succeeds once the grant is back (a
 // nats-server config reload can take it away from a running connection).
-func (s *Store) replyRefused(subj string) error {
+// An inbox refused for a narrower reason than the prefix's grant ends the
+// batch early too: a retry, nothing lost.
+func (s *Store) replyRefused(subj string, since error) error {
 	err := s.nc.LastError()
-	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
+	if err == nil || err == since || !errors.Is(err, nats.ErrPermissionViolation) { //nolint:errorlint // identity, not kind
 		return nil
 	}
 	m := subDeniedRe.FindStringSubmatch(err.Error())
-	if m == nil || m[1] != subj {
+	if m == nil || (m[1] != subj && !strings.HasPrefix(m[1], inboxPrefix(s.nc)+".")) {
 		return nil
 	}
-	return fmt.Errorf("%w: the NATS server refused the user a subscription to %q, the inbox of the answers: %w; grant it subscribe on %q",
-		ports.ErrUnavailable, subj, ErrPermission, inboxGrant(s.nc))
+	return fmt.Errorf("%w: the NATS server refused the user a subscription to %q, an inbox of the connection, where the answers arrive: %w; grant it subscribe on %q",
+		ports.ErrUnavailable, m[1], ErrPermission, inboxGrant(s.nc))
 }
 
 // replyWait waits for the answers on sub, a reply subscription of the
@@ -161,6 +173,7 @@ func (s *Store) replyRefused(subj string) error {
 type replyWait struct {
 	s      *Store
 	sub    *nats.Subscription
+	since  error // the connection's LastError before sub was made
 	poll   context.Context
 	cancel context.CancelFunc
 }
@@ -181,7 +194,7 @@ func (w *replyWait) next(ctx context.Context) (*nats.Msg, error) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			return nil, err // the subscription's own end
 		}
-		if err := w.s.replyRefused(w.sub.Subject); err != nil {
+		if err := w.s.replyRefused(w.sub.Subject, w.since); err != nil {
 			return nil, err
 		}
 	}
@@ -194,14 +207,18 @@ func (w *replyWait) stop() {
 	}
 }
 
-// inboxGrant is the grant that covers every inbox of nc: its inbox prefix
-// (nats.CustomInboxPrefix, by default "_INBOX") and ".>".
-func inboxGrant(nc *nats.Conn) string {
+// inboxPrefix is nc's inbox prefix (nats.CustomInboxPrefix, by default
+// "_INBOX").
+func inboxPrefix(nc *nats.Conn) string {
 	if p := nc.Opts.InboxPrefix; p != "" {
-		return p + ".>"
+		return p
 	}
-	return "_INBOX.>"
+	return "_INBOX"
 }
+
+// inboxGrant is the grant that covers every inbox of nc: its inbox
+// prefix and ".>".
+func inboxGrant(nc *nats.Conn) string { return inboxPrefix(nc) + ".>" }
 
 // denials answers, for one StoreBatch call begun at since, whether the
 // server refused a publish to a subject since then. It caches what it

@@ -127,14 +127,15 @@ func (c *pcall) last() int { return c.first + len(c.idx) - 1 }
 // pbatch is one fast batch that pipelined calls append to. Its watcher
 // goroutine reads the server's answers, pings, commits and resolves calls.
 type pbatch struct {
-	s      *Store
-	id     string
-	prefix string // <inbox>.<flow>.fail.
-	subj   string // a subject of the batch, for pings
-	sub    *nats.Subscription
-	msgs   chan *nats.Msg
-	kick   chan struct{}
-	ended  chan struct{} // closed when over
+	s        *Store
+	id       string
+	prefix   string // <inbox>.<flow>.fail.
+	subj     string // a subject of the batch, for pings
+	sub      *nats.Subscription
+	subSince error // the connection's LastError before sub was made
+	msgs     chan *nats.Msg
+	kick     chan struct{}
+	ended    chan struct{} // closed when over
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced when something moved
@@ -362,6 +363,7 @@ func (s *Store) newPBatch(n int) (*pbatch, error) {
 		ackEvery: flow,
 		lastNews: time.Now(),
 	}
+	b.subSince = s.nc.LastError() // see replyRefused
 	sub, err := s.nc.ChanSubscribe(inbox+".>", b.msgs)
 	if err != nil {
 		replyChans.Put(b.msgs) // never subscribed: empty and unshared
@@ -572,6 +574,10 @@ func (b *pbatch) step(pingEvery time.Duration) time.Duration {
 	unconfirmed := b.sent > b.confirmed
 	if unconfirmed || b.commitAt > 0 {
 		silent := now.Sub(b.lastNews)
+		var refused error // looked up once: LastError may change between two looks
+		if silent >= pingEvery {
+			refused = s.replyRefused(b.sub.Subject, b.subSince)
+		}
 		switch {
 		case silent >= s.cfg.ackTimeout:
 			b.end(fmt.Errorf("fast batch %s: %w: no progress from the server within %v: %w", b.id, ports.ErrUnavailable, s.cfg.ackTimeout, nats.ErrTimeout), false)
@@ -579,8 +585,8 @@ func (b *pbatch) step(pingEvery time.Duration) time.Duration {
 		case !s.nc.IsConnected() && silent >= pingEvery:
 			b.end(fmt.Errorf("fast batch %s: %w: connection %s: %w", b.id, ports.ErrUnavailable, s.nc.Status(), nats.ErrDisconnected), false)
 			return wake
-		case silent >= pingEvery && s.replyRefused(b.sub.Subject) != nil:
-			b.end(fmt.Errorf("fast batch %s: %w", b.id, s.replyRefused(b.sub.Subject)), false)
+		case refused != nil:
+			b.end(fmt.Errorf("fast batch %s: %w", b.id, refused), false)
 			return wake
 		case silent >= pingEvery && b.denSeq == 0 && b.checkDenied():
 			return wake

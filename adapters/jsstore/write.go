@@ -164,10 +164,10 @@ func (s *Store) storeAsync(ctx context.Context, events []event.JobEvent) error {
 
 // noResend turns off nats.go's own re-publishing of an asynchronous
 // publish answered "no responders" (by default twice, 250 ms apart, each
-// from a timer goroutine of its own). Those re-sends race each other and
-// the batches after them, so two events of one job could be stored out of
-// order once the stream is back, and one could land after StoreBatch has
-// given up on it. With none, the 503 fails the event at once with
+// from a timer goroutine of its own). The re-sends of different events
+// race each other and the batches after them, so two events of one job
+// could be stored out of order once the stream is back, and one could land
+// after StoreBatch has given up on it. With none, the 503 fails the event at once with
 // ports.ErrUnavailable (classify), and the logger re-sends it in order.
 var noResend = jetstream.WithRetryAttempts(0)
 
