@@ -122,11 +122,20 @@ var refusedInboxes sync.Map
 // isInboxRefusal reports whether err is the server's refusal of the
 // connection's response subscription.
 func (s *Store) isInboxRefusal(err error) bool {
+	subj := refusedSubscription(err)
+	return subj != "" && subj == s.respSub
+}
+
+// refusedSubscription is the subject of the subscription whose refusal
+// err (a connection's LastError) is, or "" when err is no such refusal.
+func refusedSubscription(err error) string {
 	if err == nil || !errors.Is(err, nats.ErrPermissionViolation) {
-		return false
+		return ""
 	}
-	m := subDeniedRe.FindStringSubmatch(err.Error())
-	return m != nil && m[1] == s.respSub
+	if m := subDeniedRe.FindStringSubmatch(err.Error()); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // inboxRefusedError is the error of a refused response subscription.
@@ -153,15 +162,15 @@ func (s *Store) inboxRefusedError() error {
 // batch early too: a retry, nothing lost.
 func (s *Store) replyRefused(subj string, since error) error {
 	err := s.nc.LastError()
-	if err == nil || err == since || !errors.Is(err, nats.ErrPermissionViolation) { //nolint:errorlint // identity, not kind
+	if err == since { //nolint:errorlint // identity, not kind
 		return nil
 	}
-	m := subDeniedRe.FindStringSubmatch(err.Error())
-	if m == nil || (m[1] != subj && !strings.HasPrefix(m[1], inboxPrefix(s.nc)+".")) {
+	refused := refusedSubscription(err)
+	if refused == "" || (refused != subj && !strings.HasPrefix(refused, inboxPrefix(s.nc)+".")) {
 		return nil
 	}
 	return fmt.Errorf("%w: the NATS server refused the user a subscription to %q, an inbox of the connection, where the answers arrive: %w; grant it subscribe on %q",
-		ports.ErrUnavailable, m[1], ErrPermission, inboxGrant(s.nc))
+		ports.ErrUnavailable, refused, ErrPermission, inboxGrant(s.nc))
 }
 
 // replyWait waits for the answers on sub, a reply subscription of the

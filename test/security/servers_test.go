@@ -36,8 +36,8 @@ func startNATS(t *testing.T, conf string) string {
 // natsProcess is a nats-server process of startNATSProcess.
 type natsProcess struct {
 	url  string
-	path string // its configuration file
-	full func(conf string) string
+	path string                           // its configuration file
+	full func(listen, conf string) string // the whole file
 	cmd  *exec.Cmd
 	log  *naqbin.Buffer
 }
@@ -46,13 +46,14 @@ type natsProcess struct {
 func startNATSProcess(t *testing.T, conf string) *natsProcess {
 	t.Helper()
 	dir := t.TempDir()
-	full := func(conf string) string {
-		return fmt.Sprintf("listen: 127.0.0.1:-1\njetstream: {store_dir: %q}\n%s\n", filepath.Join(dir, "js"), conf)
+	full := func(listen, conf string) string {
+		return fmt.Sprintf("listen: %s\njetstream: {store_dir: %q}\n%s\n", listen, filepath.Join(dir, "js"), conf)
 	}
 	path := filepath.Join(dir, "nats.conf")
-	require.NoError(t, os.WriteFile(path, []byte(full(conf)), 0o600))
+	body := full("127.0.0.1:-1", conf)
+	require.NoError(t, os.WriteFile(path, []byte(body), 0o600))
 	opts, err := server.ProcessConfigFile(path)
-	require.NoError(t, err, "config:\n%s", full(conf))
+	require.NoError(t, err, "config:\n%s", body)
 	scheme := "nats"
 	if opts.TLSConfig != nil {
 		scheme = "tls"
@@ -91,7 +92,7 @@ func startNATSProcess(t *testing.T, conf string) *natsProcess {
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("nats-server exited (%v) before it listened; config:\n%s\nlog:\n%s", err, full(conf), log.String())
+			t.Fatalf("nats-server exited (%v) before it listened; config:\n%s\nlog:\n%s", err, body, log.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -106,8 +107,7 @@ func startNATSProcess(t *testing.T, conf string) *natsProcess {
 // logged that it reloaded.
 func (p *natsProcess) reload(t *testing.T, conf string) {
 	t.Helper()
-	host := strings.TrimPrefix(strings.TrimPrefix(p.url, "nats://"), "tls://")
-	body := strings.Replace(p.full(conf), "listen: 127.0.0.1:-1", "listen: "+host, 1)
+	body := p.full(strings.TrimPrefix(strings.TrimPrefix(p.url, "nats://"), "tls://"), conf)
 	require.NoError(t, os.WriteFile(p.path, []byte(body), 0o600))
 	_, err := server.ProcessConfigFile(p.path)
 	require.NoError(t, err, "config:\n%s", body)
