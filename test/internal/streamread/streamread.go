@@ -15,9 +15,16 @@ import (
 )
 
 // Each calls each for every message the stream holds when it is called, in
-// stream order, with an ordered consumer on nc. It fails the test if the
-// stream cannot be read within 30 s or a fetch of 5 s brings no message
-// before all were read.
+// stream order, with one ordered consumer on nc. It fails the test if the
+// stream cannot be read within its budget (30 s plus 1 s per 10,000
+// messages) or if 5 s go by without a message before all were read.
+//
+// It reads with Messages, not Fetch: an ordered consumer's Fetch creates a
+// new server-side consumer for every batch, and on a loaded three-node
+// cluster 200 consumer creations for a 200k-message stream took more than
+// 30 s on their own (a fresh-clone CI run on c677b4d,
+// TestCluster/LeaderPartitioned). Messages keeps one consumer and
+// re-creates it only after a gap, a missed heartbeat or "no responders".
 func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -43,37 +50,31 @@ func Each(t testing.TB, nc *nats.Conn, stream string, each func(jetstream.Msg)) 
 	if total == 0 {
 		return
 	}
-	require.NoError(t, retry(ctx, func() (err error) {
+	budget := 30*time.Second + time.Duration(total/10_000)*time.Second
+	readCtx, cancelRead := context.WithTimeout(context.Background(), budget)
+	defer cancelRead()
+	require.NoError(t, retry(readCtx, func() (err error) {
 		// nats.go re-creates a lost consumer without end by default, and
-		// a Fetch waits through it: a stream deleted under the read would
-		// hold the test until go test's timeout instead of failing here.
-		// Five tries leave 1+2+4+8 s of backoff between them.
-		cons, err = s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{MaxResetAttempts: 5})
+		// the iterator waits through it: a stream deleted under the read
+		// would hold the test until go test's timeout instead of failing
+		// here. Five tries leave 1+2+4+8 s of backoff between them.
+		cons, err = s.OrderedConsumer(readCtx, jetstream.OrderedConsumerConfig{MaxResetAttempts: 5})
 		return err
 	}), "ordered consumer on %s", stream)
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	require.NoError(t, err, "messages of %s", stream)
+	defer it.Stop()
+	began := time.Now()
 	var read uint64
 	for read < total {
-		// An ordered consumer creates its server-side consumer at the
-		// fetch, and a fetch can end with the same transient answers; the
-		// next fetch goes on from the last message delivered.
-		var batch jetstream.MessageBatch
-		require.NoError(t, retry(ctx, func() (err error) {
-			batch, err = cons.Fetch(int(min(total-read, 1000)), jetstream.FetchMaxWait(5*time.Second))
-			return err
-		}), "fetch from %s after %d of %d", stream, read, total)
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			each(m)
-		}
-		read += uint64(n)
-		if err := batch.Error(); err != nil {
-			if transient(err) && pause(ctx, 100*time.Millisecond) {
-				continue
-			}
-			require.NoError(t, err, "fetch from %s after %d of %d", stream, read, total)
-		}
-		require.NotZero(t, n, "no message fetched after %d of %d", read, total)
+		// Next returns ErrTimeout after NextMaxWait without a message; the
+		// iterator handles the transient answers itself (it re-creates its
+		// consumer from the last message it delivered).
+		m, err := it.Next(jetstream.NextMaxWait(5 * time.Second))
+		require.NoError(t, err, "read %s: %d of %d after %s", stream, read, total, time.Since(began).Round(time.Millisecond))
+		require.NoError(t, readCtx.Err(), "read %s: %d of %d within %s", stream, read, total, budget)
+		read++
+		each(m)
 	}
 }
 
@@ -92,16 +93,6 @@ func retry(ctx context.Context, fn func() error) error {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, time.Second)
-	}
-}
-
-// pause waits d and reports true, or false at once if ctx ends first.
-func pause(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
 	}
 }
 
